@@ -1,0 +1,178 @@
+"""Layer 1, account master: CRM Accounts → CS Companies, read-only in the CS platform.
+
+One run: read the Accounts whose SystemModstamp falls in the run's data interval (inclusive at both ends, so
+records on a boundary are never lost; the diff absorbs the overlap), plus Companies edited in the CS platform
+during the interval (a hand edit of a mirror field is an ownership violation) and the dead letters of earlier
+runs; compare with what the CS platform holds; write only the fields that differ, 50 per call.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared_record.dictionary import FieldDictionary, load_dictionary
+from shared_record.layers.common import (
+    RunTally,
+    RunWindow,
+    check_honest,
+    chunks,
+    log,
+    record_results,
+    soql_datetime,
+    soql_string,
+)
+from shared_record.plan import SyncPlan, plan_mirror
+from shared_record.write_path import WritePath, WriteRequest
+
+LAYER = 1
+CRM_OBJECT, CS_OBJECT = "Account", "Company"
+KEY_CRM, KEY_CS = "Id", "SfdcAccountId"
+ID_BATCH = 500  # ids per IN (...) filter: well inside SOQL's 100,000-character limit
+
+
+def crm_fields(dictionary: FieldDictionary) -> list[str]:
+    fields = [s.crm.field for s in dictionary.for_layer(LAYER)]
+    return list(dict.fromkeys([KEY_CRM, *fields, "CSM_Owner__c", "SystemModstamp"]))
+
+
+def cs_fields(dictionary: FieldDictionary) -> list[str]:
+    fields = [s.cs.field for s in dictionary.for_layer(LAYER)]
+    return list(dict.fromkeys(["Gsid", KEY_CS, *fields, "ModifiedDate"]))
+
+
+def read_crm(crm: Any, dictionary: FieldDictionary, where: str | None, tally: RunTally) -> dict[str, dict]:
+    soql = f"SELECT {', '.join(crm_fields(dictionary))} FROM {CRM_OBJECT}" + (f" WHERE {where}" if where else "")
+    out: dict[str, dict] = {}
+    for page in crm.query_pages(soql, include_deleted=True):
+        for rec in page:
+            out[rec[KEY_CRM]] = rec
+    return out
+
+
+def read_crm_by_ids(crm: Any, dictionary: FieldDictionary, ids: list[str], tally: RunTally) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for batch in chunks(sorted(ids), ID_BATCH):
+        out.update(read_crm(crm, dictionary, f"Id IN ({', '.join(soql_string(i) for i in batch)})", tally))
+    return out
+
+
+def read_cs(cs: Any, dictionary: FieldDictionary, where: dict | None) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for page in cs.query_pages(CS_OBJECT, cs_fields(dictionary), where):
+        for rec in page:
+            if rec.get(KEY_CS):
+                out[rec[KEY_CS]] = rec
+    return out
+
+
+def read_cs_by_keys(cs: Any, dictionary: FieldDictionary, keys: list[str]) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for batch in chunks(sorted(keys), ID_BATCH):
+        where = {"conditions": [{"name": KEY_CS, "alias": "A", "value": list(batch), "operator": "IN"}],
+                 "expression": "A"}
+        out.update(read_cs(cs, dictionary, where))
+    return out
+
+
+def _cs_window(window: RunWindow) -> dict:
+    return {"conditions": [{"name": "ModifiedDate", "alias": "A", "operator": "BTW",
+                            "value": [soql_datetime(window.start), soql_datetime(window.end)]}],
+            "expression": "A"}
+
+
+def build_plan(
+    window: RunWindow, crm: Any, cs: Any, ledger: Any, dictionary: FieldDictionary, tally: RunTally
+) -> tuple[SyncPlan, dict[str, dict], set[str]]:
+    """Read both sides for this window and diff them. Returns the plan, the CRM records, and hand-edited keys."""
+    if window.full_reconcile:
+        source = read_crm(crm, dictionary, None, tally)
+        mirror = read_cs(cs, dictionary, None)
+        hand_edited: set[str] = set()
+    else:
+        where = (f"SystemModstamp >= {soql_datetime(window.start)} "
+                 f"AND SystemModstamp <= {soql_datetime(window.end)}")
+        source = read_crm(crm, dictionary, where, tally)
+        edited_in_cs = read_cs(cs, dictionary, _cs_window(window))
+        hand_edited = set(edited_in_cs) - set(source)
+        retry = {d["record_key"] for d in ledger.open_dead_letters(LAYER)} - set(source)
+        extra = (hand_edited | retry) - set(source)
+        if extra:
+            source.update(read_crm_by_ids(crm, dictionary, sorted(extra), tally))
+        missing = sorted(set(source) - set(edited_in_cs))
+        mirror = {**read_cs_by_keys(cs, dictionary, missing), **edited_in_cs} if source else {}
+    tally.records_read = len(source)
+    # An account enters the CS platform once RevOps assigns it a CSM; deleted accounts are only ever marked.
+    eligible = {k for k, r in source.items() if k in mirror or (r.get("CSM_Owner__c") and not r.get("IsDeleted"))}
+    plan = plan_mirror(LAYER, dictionary.for_layer(LAYER), "crm",
+                       {k: v for k, v in source.items() if k in eligible}, mirror, create_missing=True)
+    tally.records_skipped = len(source) - len(eligible)
+    return plan, source, hand_edited & set(mirror)
+
+
+def run(
+    window: RunWindow,
+    crm: Any,
+    cs: Any,
+    ledger: Any,
+    dictionary: FieldDictionary | None = None,
+    alert: Any = None,
+) -> dict[str, Any]:
+    """One account-master run. Returns the run summary (also stored in the ledger)."""
+    dictionary = dictionary or load_dictionary()
+    tally = RunTally(calls=crm.calls)
+    cs.calls = tally.calls
+    run_pk = ledger.start_run(window.dag_id, window.run_id, LAYER, window.logical_date, window.start, window.end,
+                              window.mode, window.dry_run)
+    try:
+        plan, source, hand_edited = build_plan(window, crm, cs, ledger, dictionary, tally)
+        specs = {s.name: s for s in dictionary.for_layer(LAYER)}
+        for line in plan.lines():
+            log.info("plan: %s", line)
+        for k in plan.kept_aside:
+            ledger.keep_aside(window.run_id, LAYER, k.record_key, k.field, str(k.value), k.reason)
+        tally.kept_aside = len(plan.kept_aside)
+        tally.records_changed = len(plan.changed_records)
+        violations = [c for c in plan.changes if c.record_key in hand_edited]
+        for c in violations:
+            new = ledger.record_violation(window.run_id, LAYER, "cs", CS_OBJECT, c.record_key, c.field,
+                                          str(c.new), str(c.old))
+            tally.violations += 1
+            if new and alert is not None and not window.dry_run:
+                alert(_violation_alert(c, source.get(c.record_key, {})))
+        writes = plan.writes(specs)
+        records = [{KEY_CS: key, **fields} for key, fields in writes.items()]
+        request = WriteRequest("cs", CS_OBJECT, records, "upsert", keys=(KEY_CS,))
+        path = WritePath(dictionary, cs=cs)
+        results = path.write(request, dry_run=window.dry_run)
+        if not window.dry_run:
+            record_results(ledger, window, LAYER, "cs", CS_OBJECT, results,
+                           {r[KEY_CS]: r for r in records}, tally)
+        check_honest(tally)
+    except Exception as exc:
+        ledger.finish_run(run_pk, "failed", tally.metrics(), error=f"{type(exc).__name__}: {exc}")
+        raise
+    ledger.finish_run(run_pk, "success", tally.metrics())
+    summary = {"layer": LAYER, "dag_id": window.dag_id, "mode": window.mode, "dry_run": window.dry_run,
+               "window": [window.start.isoformat(), window.end.isoformat()], **tally.summary()}
+    if window.dry_run:
+        summary["plan"] = plan.lines()
+    log.info("account_master summary: %s", {k: v for k, v in summary.items() if k != "plan"})
+    return summary
+
+
+def _violation_alert(change: Any, account: dict[str, Any]) -> Any:
+    from shared_record.alerts import Alert
+
+    owner = account.get("Owner") or {}
+    csm = account.get("CSM_Owner__r") or {}
+    return Alert(
+        title=f"Ownership violation: {change.field} edited in the CS platform",
+        lines=(
+            f"Account {account.get('Name') or change.record_key} (`{change.record_key}`): "
+            f"`{change.field}` is owned by RevOps in the CRM and read-only in the CS platform.",
+            f"CS platform had {change.old!r}; the CRM value {change.new!r} was written back.",
+            "Change it in Salesforce (or propose a dictionary change) instead of editing the CS platform.",
+        ),
+        audience=tuple(x for x in ("revops", csm.get("Email"), owner.get("Email")) if x),
+        severity="warning",
+    )

@@ -1,0 +1,182 @@
+"""Layer 4, health and engagement: CS Companies → CRM Accounts, read-only in the CRM.
+
+One run: read the Companies modified in the run's data interval (or all of them in a full reconcile), keep
+every score read in the ledger's health history, diff the layer-4 fields against the CRM Accounts and write
+only differences — sObject Collections of 200, one Bulk API 2.0 job past the write path's bulk threshold.
+A health that turns Red with a renewal inside 120 days alerts the account's AE once per change of state.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from shared_record.dictionary import FieldDictionary, load_dictionary
+from shared_record.layers.common import (
+    RunTally,
+    RunWindow,
+    check_honest,
+    chunks,
+    log,
+    record_results,
+    soql_datetime,
+    soql_string,
+)
+from shared_record.normalize import ValueRejected, to_canonical
+from shared_record.plan import plan_mirror
+from shared_record.write_path import WritePath, WriteRequest
+
+LAYER = 4
+CRM_OBJECT, CS_OBJECT = "Account", "Company"
+KEY_CS = "SfdcAccountId"
+ID_BATCH = 500
+RENEWAL_ALERT_DAYS = 120
+
+
+def cs_fields(dictionary: FieldDictionary) -> list[str]:
+    return list(dict.fromkeys(["Gsid", KEY_CS, *(s.cs.field for s in dictionary.for_layer(LAYER)), "ModifiedDate"]))
+
+
+def crm_fields(dictionary: FieldDictionary) -> list[str]:
+    base = ["Id", "Name", "Renewal_Date__c", "Renewal_ARR__c", "Owner.Name", "Owner.Email", "CSM_Owner__r.Email"]
+    return list(dict.fromkeys([*base, *(s.crm.field for s in dictionary.for_layer(LAYER))]))
+
+
+def read_source(window: RunWindow, cs: Any, dictionary: FieldDictionary, retry_keys: set[str]) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    where = None
+    if not window.full_reconcile:
+        where = {"conditions": [{"name": "ModifiedDate", "alias": "A", "operator": "BTW",
+                                 "value": [soql_datetime(window.start), soql_datetime(window.end)]}],
+                 "expression": "A"}
+    for page in cs.query_pages(CS_OBJECT, cs_fields(dictionary), where):
+        for rec in page:
+            if rec.get(KEY_CS):
+                out[rec[KEY_CS]] = rec
+    missing = sorted(retry_keys - set(out))
+    for batch in chunks(missing, ID_BATCH):
+        cond = {"conditions": [{"name": KEY_CS, "alias": "A", "value": list(batch), "operator": "IN"}],
+                "expression": "A"}
+        for page in cs.query_pages(CS_OBJECT, cs_fields(dictionary), cond):
+            out.update({r[KEY_CS]: r for r in page if r.get(KEY_CS)})
+    return out
+
+
+def read_mirror(crm: Any, dictionary: FieldDictionary, ids: list[str], full: bool) -> dict[str, dict]:
+    select = ", ".join(crm_fields(dictionary))
+    out: dict[str, dict] = {}
+    if full:
+        for page in crm.query_pages(f"SELECT {select} FROM {CRM_OBJECT}"):
+            out.update({r["Id"]: r for r in page})
+        return out
+    for batch in chunks(sorted(ids), ID_BATCH):
+        soql = f"SELECT {select} FROM {CRM_OBJECT} WHERE Id IN ({', '.join(soql_string(i) for i in batch)})"
+        for page in crm.query_pages(soql):
+            out.update({r["Id"]: r for r in page})
+    return out
+
+
+def history_rows(dictionary: FieldDictionary, source: dict[str, dict]) -> list[dict[str, Any]]:
+    """Health history rows (account, as-of date, score, colour, ...) from the Companies read; unreadable skipped."""
+    specs = {s.name: s for s in dictionary.for_layer(LAYER)}
+    rows = []
+    for key, rec in source.items():
+        row: dict[str, Any] = {"account_id": key}
+        try:
+            for name, column in (("health_score", "score"), ("health_color", "color"), ("product_usage", "usage"),
+                                 ("nps", "nps"), ("csat", "csat"), ("open_tickets", "open_tickets"),
+                                 ("health_score_date", "as_of")):
+                row[column] = to_canonical(specs[name], rec.get(specs[name].cs.field), "cs")
+        except ValueRejected:
+            continue
+        if row["as_of"] is None:
+            continue
+        row["as_of"] = date.fromisoformat(row["as_of"])
+        rows.append(row)
+    return rows
+
+
+def run(
+    window: RunWindow,
+    crm: Any,
+    cs: Any,
+    ledger: Any,
+    dictionary: FieldDictionary | None = None,
+    alert: Any = None,
+    today: date | None = None,
+) -> dict[str, Any]:
+    """One health run. Returns the run summary (also stored in the ledger)."""
+    dictionary = dictionary or load_dictionary()
+    tally = RunTally(calls=crm.calls)
+    cs.calls = tally.calls
+    run_pk = ledger.start_run(window.dag_id, window.run_id, LAYER, window.logical_date, window.start, window.end,
+                              window.mode, window.dry_run)
+    try:
+        retry = {d["record_key"] for d in ledger.open_dead_letters(LAYER)}
+        source = read_source(window, cs, dictionary, retry)
+        tally.records_read = len(source)
+        mirror = read_mirror(crm, dictionary, list(source), window.full_reconcile) if source else {}
+        present = {k: v for k, v in source.items() if k in mirror}
+        tally.records_skipped = len(source) - len(present)
+        plan = plan_mirror(LAYER, dictionary.for_layer(LAYER), "cs", present, mirror, create_missing=False)
+        for line in plan.lines():
+            log.info("plan: %s", line)
+        tally.records_changed = len(plan.changed_records)
+        specs = {s.name: s for s in dictionary.for_layer(LAYER)}
+        records = [{"Id": key, **fields} for key, fields in plan.writes(specs).items()]
+        results = WritePath(dictionary, crm=crm).write(WriteRequest("crm", CRM_OBJECT, records, "update"),
+                                                       dry_run=window.dry_run)
+        if not window.dry_run:
+            for k in plan.kept_aside:
+                ledger.keep_aside(window.run_id, LAYER, k.record_key, k.field, str(k.value), k.reason)
+            tally.kept_aside = len(plan.kept_aside)
+            record_results(ledger, window, LAYER, "crm", CRM_OBJECT, results, {r["Id"]: r for r in records}, tally)
+            ledger.add_health(history_rows(dictionary, source))
+            _red_alerts(ledger, plan, present, mirror, alert, today or date.today(), dictionary)
+        check_honest(tally)
+    except Exception as exc:
+        ledger.finish_run(run_pk, "failed", tally.metrics(), error=f"{type(exc).__name__}: {exc}")
+        raise
+    ledger.finish_run(run_pk, "success", tally.metrics())
+    summary = {"layer": LAYER, "dag_id": window.dag_id, "mode": window.mode, "dry_run": window.dry_run,
+               "window": [window.start.isoformat(), window.end.isoformat()], **tally.summary()}
+    if window.dry_run:
+        summary["plan"] = plan.lines()
+    log.info("health summary: %s", {k: v for k, v in summary.items() if k != "plan"})
+    return summary
+
+
+def _red_alerts(ledger: Any, plan: Any, source: dict, mirror: dict, alert: Any, today: date,
+                dictionary: FieldDictionary) -> None:
+    """Alert the AE when health is Red and the renewal is inside 120 days: once per change of that state."""
+    color_spec = dictionary["health_color"]
+    for key, company in source.items():
+        try:
+            color = to_canonical(color_spec, company.get(color_spec.cs.field), "cs")
+        except ValueRejected:
+            continue
+        account = mirror[key]
+        renewal = account.get("Renewal_Date__c")
+        at_risk = (color == "Red" and renewal is not None
+                   and today <= date.fromisoformat(renewal) <= today + timedelta(days=RENEWAL_ALERT_DAYS))
+        state = "red_renewal" if at_risk else "ok"
+        if ledger.alert_state_changed(f"health_red_renewal:{key}", state) and at_risk and alert is not None:
+            alert(_red_alert(account, company, renewal, today))
+
+
+def _red_alert(account: dict, company: dict, renewal: str, today: date) -> Any:
+    from shared_record.alerts import Alert
+
+    owner = account.get("Owner") or {}
+    csm = account.get("CSM_Owner__r") or {}
+    days = (date.fromisoformat(renewal) - today).days
+    return Alert(
+        title=f"Red health {days} days before renewal: {account.get('Name')}",
+        lines=(
+            f"Health score {company.get('CurrentScore')} (Red) for `{account.get('Id')}`; renewal on {renewal}.",
+            f"Renewal ARR in the CRM: {account.get('Renewal_ARR__c', 'see account')}. Talk to the CSM before the "
+            "renewal conversation.",
+        ),
+        audience=tuple(x for x in (owner.get("Email"), csm.get("Email")) if x),
+        severity="critical",
+    )
