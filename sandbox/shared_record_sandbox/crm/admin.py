@@ -59,6 +59,24 @@ def register_admin(app: fastapi.FastAPI, svc: CrmService) -> None:
         counts = {name: svc.store.count(name) for name in svc.org.schema}
         return json_response({"status": "ok", "system": "crm", "records": counts})
 
+    @app.get("/__admin/records/{obj}")
+    async def find(request: Request, obj: str) -> Response:
+        """Raw records of `obj` whose fields equal every query parameter (`?Type=Customer&IsDeleted=false`)."""
+        filters = dict(request.query_params)
+        limit = int(filters.pop("limit", 1000))
+
+        def fn(_body: Any) -> Any:
+            oi = svc.org.obj(obj)
+            out = []
+            for rec in svc.store.all(oi.name):
+                if all(str(rec.get(k)).lower() == v.lower() for k, v in filters.items()):
+                    out.append(rec)
+                    if len(out) >= limit:
+                        break
+            return {"records": out}
+
+        return await run(request, fn)
+
     @app.get("/__admin/records/{obj}/{rid}")
     async def get_raw(request: Request, obj: str, rid: str) -> Response:
         def fn(_body: Any) -> Any:
