@@ -14,7 +14,6 @@ platform: a hand edit there is recorded as an ownership violation, reported to R
 from __future__ import annotations
 
 from airflow.sdk import dag, get_current_context, task
-
 from shared_record.dag_defaults import DEFAULT_ARGS, interval, services, sync_params
 from shared_record.dictionary import load_dictionary
 

@@ -15,7 +15,6 @@ alerts the account's AE in Slack, once per change of state.
 from __future__ import annotations
 
 from airflow.sdk import dag, get_current_context, task
-
 from shared_record.dag_defaults import DEFAULT_ARGS, interval, services, sync_params
 from shared_record.dictionary import load_dictionary
 

@@ -174,6 +174,11 @@ def main() -> int:
                     f"skipped {r['records_skipped']}, rejected {r['records_rejected']}, "
                     f"kept aside {r['kept_aside']}, violations {r['violations']}")
                 say(f"    API calls: {json.dumps(r['api_calls'], sort_keys=True)}")
+        say("\nWhat moved where (the plan lines of each run's log):")
+        for dag_id in DAGS:
+            for line in (AIRFLOW_HOME / f"demo-{dag_id}.log").read_text().splitlines():
+                if "plan: " in line:
+                    say(f"  {dag_id}: " + line.split("plan: ", 1)[1].split(" [shared_record]")[0])
         for k in ledger.kept_aside():
             say(f"\n  Kept aside (not written, not lost): {k['record_key']} {k['field']} = {k['value']}: {k['reason']}")
         for v in ledger.violations():

@@ -28,7 +28,8 @@ def sync_params() -> dict[str, Param]:
     """The params every sync layer takes (set them in 'Trigger DAG w/ config' or `-c '{...}'`)."""
     return {
         "dry_run": Param(False, type="boolean",
-                         description="Compute and log the full plan (field, from, to, direction, rule); write nothing."),
+                         description="Compute and log the full plan (field, from, to, direction, rule); "
+                                     "write nothing."),
         "full_reconcile": Param(False, type="boolean",
                                 description="Diff the whole population instead of the run's window (formula and "
                                             "roll-up fields, repair after an outage)."),

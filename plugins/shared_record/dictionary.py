@@ -265,7 +265,8 @@ def _cross_check(files: list[tuple[Path, DictionaryFile]]) -> None:
         for i, f in enumerate(parsed.fields):
             entry = f"entry {i + 1} ({f.name})"
             if f.name in seen_names:
-                raise DictionaryError(str(path), entry, f"name {f.name!r} is already defined in {seen_names[f.name].name}")
+                where = seen_names[f.name].name
+                raise DictionaryError(str(path), entry, f"name {f.name!r} is already defined in {where}")
             seen_names[f.name] = path
             label = re.sub(r"[^a-z0-9]", "", f.label.lower())
             if label in seen_labels:

@@ -4,7 +4,6 @@ against the sandboxes: paging, describe, batched writes with per-record errors, 
 from __future__ import annotations
 
 import pytest
-
 from shared_record.errors import AuthenticationFailed, QuotaExhausted
 from shared_record.hooks.base import CallCounter
 from shared_record.hooks.crm import CrmHook

@@ -1,4 +1,5 @@
-"""The field dictionary: the shipped YAML is valid and complete; every kind of bad file fails with file, entry, reason."""
+"""The field dictionary: the shipped YAML is valid and complete; each kind of bad file fails with file, entry, reason.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from shared_record.dictionary import LOAD_BEARING, default_dictionary_dir, load_dictionary
 from shared_record.dictionary_docs import DEFAULT_OUTPUT, render
 from shared_record.errors import DictionaryError

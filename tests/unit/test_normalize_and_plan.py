@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from shared_record.dictionary import load_dictionary
 from shared_record.normalize import ValueRejected, to_canonical, to_system
 from shared_record.plan import plan_mirror

@@ -6,7 +6,6 @@ import json
 import socket
 
 import pytest
-
 from shared_record.dictionary import load_dictionary
 from shared_record.errors import OwnershipViolation
 from shared_record.hooks.base import CallCounter

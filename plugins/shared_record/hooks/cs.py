@@ -19,7 +19,6 @@ from shared_record.errors import (
     AuthenticationFailed,
     FatalSyncError,
     PartialDataError,
-    QuotaExhausted,
     RetriableError,
 )
 from shared_record.hooks.base import RETRY_POLICY, CallCounter, WriteResult
@@ -125,7 +124,9 @@ class CsPlatformHook(HttpHook):
         """Insert new records, 50 per call."""
         return self._write("POST", f"v1/data/objects/{obj}", records, key_field)
 
-    def _write(self, method: str, endpoint: str, records: Sequence[dict[str, Any]], key_field: str) -> list[WriteResult]:
+    def _write(
+        self, method: str, endpoint: str, records: Sequence[dict[str, Any]], key_field: str
+    ) -> list[WriteResult]:
         results: list[WriteResult] = []
         for start in range(0, len(records), WRITE_LIMIT):
             chunk = records[start : start + WRITE_LIMIT]

@@ -8,6 +8,7 @@ runs; compare with what the CS platform holds; write only the fields that differ
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from shared_record.dictionary import FieldDictionary, load_dictionary
@@ -125,6 +126,8 @@ def run(
                               window.mode, window.dry_run)
     try:
         plan, source, hand_edited = build_plan(window, crm, cs, ledger, dictionary, tally)
+        plan.changes = [replace(c, rule="overwrite hand edit in CS") if c.record_key in hand_edited else c
+                        for c in plan.changes]
         specs = {s.name: s for s in dictionary.for_layer(LAYER)}
         for line in plan.lines():
             log.info("plan: %s", line)

@@ -1,0 +1,245 @@
+"""Layers 1 and 4 run through Airflow (`dag.test()`) against the sandboxes, as a user would see them.
+
+Each test edits records as a user of one system would (sandbox admin API, with the change placed inside a
+chosen past interval), runs the DAG for that interval, then looks at both systems, the ledger and Slack.
+Every test uses its own day in November 2026 (after the seed data's timestamps) and its own ledger.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.e2e
+
+TIER_CS = {"Strategic": "Tier 1 - Strategic", "Enterprise": "Tier 2 - Enterprise",
+           "Mid-Market": "Tier 3 - Mid-Market", "SMB": "Tier 4 - SMB"}
+
+
+def iso(dt: datetime) -> str:
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def run_dag(dag_id: str, interval_end: datetime, **conf):
+    """Run one DAG through Airflow for the interval ending at `interval_end` (a manual run just after it)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(ROOT / "dags" / f"{dag_id}.py"))
+    assert bag.import_errors == {}
+    dag = bag.dags[dag_id]
+    return dag.test(logical_date=interval_end + timedelta(minutes=1), run_conf=conf or None)
+
+
+@pytest.fixture()
+def env(airflow_db, sandbox, connections, ledger_url):
+    from shared_record.ledger import Ledger
+
+    crm, cs = sandbox.admin("crm"), sandbox.admin("cs")
+    for s in (crm, cs):
+        s.call("DELETE", "/__admin/faults")
+    ledger = Ledger(ledger_url)
+    yield {"crm": crm, "cs": cs, "ledger": ledger, "sandbox": sandbox}
+    for s in (crm, cs):
+        s.call("DELETE", "/__admin/faults")
+    ledger.dispose()
+
+
+_used: set[str] = set()
+
+
+def customers(env, n: int) -> list[dict]:
+    """`n` customer accounts with a CS company that no other test has touched."""
+    rows = env["crm"].call("GET", "/__admin/records/Account", params={"Type": "Customer", "IsDeleted": "false"})
+    picked = []
+    for a in sorted(rows["records"], key=lambda r: r["Id"]):
+        if a["Id"] in _used or not a.get("CSM_Owner__c"):
+            continue
+        picked.append(a)
+        _used.add(a["Id"])
+        if len(picked) == n:
+            return picked
+    raise AssertionError("not enough seeded customers left for this test")
+
+
+def company(env, account_id: str) -> dict:
+    return env["cs"].call("GET", "/__admin/records/Company", params={"SfdcAccountId": account_id})["records"][0]
+
+
+def crm_account(env, account_id: str) -> dict:
+    return env["crm"].call("GET", f"/__admin/records/Account/{account_id}")
+
+
+def cs_writes(env) -> int:
+    return int(env["cs"].call("GET", "/__admin/stats")["calls"].get("write", 0))
+
+
+def other_tier(tier: str) -> str:
+    tiers = list(TIER_CS)
+    return tiers[(tiers.index(tier) + 1) % len(tiers)]
+
+
+def test_crm_change_arrives_and_nothing_else_is_written_and_a_rerun_writes_nothing(env):
+    end = datetime(2026, 11, 3, 10, tzinfo=UTC)
+    a, b = customers(env, 2)
+    new_tier = other_tier(a["Tier__c"])
+    env["crm"].call("PATCH", f"/__admin/records/Account/{a['Id']}",
+                    json={"fields": {"Tier__c": new_tier}, "as_of": iso(end - timedelta(minutes=30))})
+    env["crm"].call("PATCH", f"/__admin/records/Account/{b['Id']}",  # a change outside the window
+                    json={"fields": {"Renewal_ARR__c": 1.0}, "as_of": iso(end + timedelta(minutes=30))})
+    env["cs"].call("DELETE", "/__admin/stats")
+
+    assert run_dag("account_master", end).state == "success"
+
+    assert company(env, a["Id"])["Tier__gc"] == TIER_CS[new_tier]
+    assert company(env, b["Id"])["Arr"] != 1.0
+    stats = env["cs"].call("GET", "/__admin/stats")
+    assert stats["calls"]["write"] == 1 and stats["records_written"] == {"Company": 1}
+    run = env["ledger"].recent_runs(dag_id="account_master", limit=1)[0]
+    assert (run["records_read"], run["records_changed"], run["records_written"]) == (1, 1, 1)
+    assert run["status"] == "success"
+
+    env["cs"].call("DELETE", "/__admin/stats")
+    assert run_dag("account_master", end).state == "success"
+    assert cs_writes(env) == 0
+
+
+def test_backfill_of_two_past_intervals_picks_up_exactly_their_changes(env):
+    first_end = datetime(2026, 11, 4, 9, tzinfo=UTC)
+    a, b, c = customers(env, 3)
+    for acc, end in ((a, first_end), (b, first_end + timedelta(hours=1)), (c, first_end + timedelta(hours=2))):
+        env["crm"].call("PATCH", f"/__admin/records/Account/{acc['Id']}",
+                        json={"fields": {"Tier__c": other_tier(acc["Tier__c"])},
+                              "as_of": iso(end - timedelta(minutes=1))})
+    for end in (first_end, first_end + timedelta(hours=1)):  # backfill two intervals, not the third
+        assert run_dag("account_master", end).state == "success"
+    assert company(env, a["Id"])["Tier__gc"] == TIER_CS[other_tier(a["Tier__c"])]
+    assert company(env, b["Id"])["Tier__gc"] == TIER_CS[other_tier(b["Tier__c"])]
+    assert company(env, c["Id"])["Tier__gc"] == TIER_CS[c["Tier__c"]]
+    runs = env["ledger"].recent_runs(dag_id="account_master", limit=2)
+    assert sorted(r["records_written"] for r in runs) == [1, 1]
+
+
+def test_hand_edit_in_cs_is_reverted_recorded_and_alerted_once(env):
+    end = datetime(2026, 11, 5, 10, tzinfo=UTC)
+    (a,) = customers(env, 1)
+    co = company(env, a["Id"])
+    wrong = TIER_CS[other_tier(a["Tier__c"])]
+    before = len(env["sandbox"].slack_messages())
+    env["cs"].call("PATCH", f"/__admin/records/Company/{co['Gsid']}",
+                   json={"fields": {"Tier__gc": wrong}, "as_of": iso(end - timedelta(minutes=10))})
+
+    assert run_dag("account_master", end).state == "success"
+
+    assert company(env, a["Id"])["Tier__gc"] == TIER_CS[a["Tier__c"]]
+    violations = env["ledger"].violations()
+    assert [(v["record_key"], v["field"], v["found_value"]) for v in violations] == [(a["Id"], "tier", other_tier(
+        a["Tier__c"]))]
+    alerts = env["sandbox"].slack_messages()[before:]
+    assert len(alerts) == 1 and "Ownership violation" in alerts[0]["payload"]["text"]
+    assert a["Id"] in alerts[0]["payload"]["text"]
+
+    # The same hand edit again in a later hour: reverted again, but RevOps is not alerted a second time.
+    env["cs"].call("PATCH", f"/__admin/records/Company/{co['Gsid']}",
+                   json={"fields": {"Tier__gc": wrong}, "as_of": iso(end + timedelta(minutes=50))})
+    assert run_dag("account_master", end + timedelta(hours=1)).state == "success"
+    assert company(env, a["Id"])["Tier__gc"] == TIER_CS[a["Tier__c"]]
+    assert len(env["sandbox"].slack_messages()) == before + 1
+
+
+def test_bad_value_is_kept_aside_with_its_reason_and_the_rest_is_written(env):
+    end = datetime(2026, 11, 6, 10, tzinfo=UTC)
+    (a,) = customers(env, 1)
+    arr_before = company(env, a["Id"])["Arr"]
+    env["crm"].call("PATCH", f"/__admin/records/Account/{a['Id']}",
+                    json={"fields": {"Renewal_ARR__c": -2500, "Tier__c": other_tier(a["Tier__c"])},
+                          "as_of": iso(end - timedelta(minutes=5))})
+    assert run_dag("account_master", end).state == "success"
+    co = company(env, a["Id"])
+    assert co["Arr"] == arr_before and co["Tier__gc"] == TIER_CS[other_tier(a["Tier__c"])]
+    kept = env["ledger"].kept_aside()
+    assert [(k["record_key"], k["field"]) for k in kept] == [(a["Id"], "renewal_arr")]
+    assert "below the minimum 0" in kept[0]["reason"]
+
+
+def test_delete_and_merge_are_carried(env):
+    end = datetime(2026, 11, 7, 10, tzinfo=UTC)
+    gone, master, loser = customers(env, 3)
+    at = iso(end - timedelta(minutes=5))
+    env["crm"].call("DELETE", f"/__admin/records/Account/{gone['Id']}", json={"as_of": at})
+    env["crm"].call("POST", "/__admin/merge", json={"object": "Account", "master_id": master["Id"],
+                                                     "loser_ids": [loser["Id"]], "as_of": at})
+    assert run_dag("account_master", end).state == "success"
+    assert company(env, gone["Id"])["Is_Deleted_In_Crm__gc"] is True  # marked, not hard-deleted
+    merged = company(env, loser["Id"])
+    assert merged["Merged_Into_Account_Id__gc"] == master["Id"] and merged["Is_Deleted_In_Crm__gc"] is True
+
+
+def test_dry_run_lists_the_plan_and_writes_nothing(env):
+    end = datetime(2026, 11, 8, 10, tzinfo=UTC)
+    (a,) = customers(env, 1)
+    env["crm"].call("PATCH", f"/__admin/records/Account/{a['Id']}",
+                    json={"fields": {"Tier__c": other_tier(a["Tier__c"])}, "as_of": iso(end - timedelta(minutes=5))})
+    env["cs"].call("DELETE", "/__admin/stats")
+    assert run_dag("account_master", end, dry_run=True).state == "success"
+    assert cs_writes(env) == 0
+    assert company(env, a["Id"])["Tier__gc"] == TIER_CS[a["Tier__c"]]
+    run = env["ledger"].recent_runs(dag_id="account_master", limit=1)[0]
+    assert run["dry_run"] and run["records_changed"] == 1 and run["records_written"] == 0
+
+
+def test_per_record_errors_are_dead_lettered_then_retried(env):
+    end = datetime(2026, 11, 9, 10, tzinfo=UTC)
+    a, b = customers(env, 2)
+    for acc in (a, b):
+        env["crm"].call("PATCH", f"/__admin/records/Account/{acc['Id']}",
+                        json={"fields": {"Tier__c": other_tier(acc["Tier__c"])},
+                              "as_of": iso(end - timedelta(minutes=5))})
+    env["cs"].call("POST", "/__admin/faults", json={"kind": "record_error", "rate": 1.0, "count": 1,
+                                                     "object": "Company", "code": "GSOBJ_LOCKED"})
+    assert run_dag("account_master", end).state == "success"
+    letters = env["ledger"].open_dead_letters(1)
+    assert len(letters) == 1 and letters[0]["error_code"] == "GSOBJ_LOCKED"
+    stuck = letters[0]["record_key"]
+    assert company(env, stuck)["Tier__gc"] == TIER_CS[next(x for x in (a, b) if x["Id"] == stuck)["Tier__c"]]
+
+    # The next hourly run has nothing new in its window, yet retries the dead letter.
+    assert run_dag("account_master", end + timedelta(hours=1)).state == "success"
+    assert env["ledger"].open_dead_letters(1) == []
+    for acc in (a, b):
+        assert company(env, acc["Id"])["Tier__gc"] == TIER_CS[other_tier(acc["Tier__c"])]
+
+
+def test_health_drop_reaches_the_crm_and_alerts_the_ae_once(env):
+    end = datetime(2026, 11, 10, 12, tzinfo=UTC)  # a 4-hour interval 08:00-12:00
+    today = date.today()
+    rows = env["crm"].call("GET", "/__admin/records/Account", params={"Type": "Customer", "IsDeleted": "false"})
+    renewing = [r for r in sorted(rows["records"], key=lambda r: r["Id"]) if r["Id"] not in _used
+                and r.get("Renewal_Date__c") and r.get("CSM_Owner__c")
+                and today < date.fromisoformat(r["Renewal_Date__c"]) <= today + timedelta(days=110)]
+    acc = renewing[0]
+    _used.add(acc["Id"])
+    co = company(env, acc["Id"])
+    before = len(env["sandbox"].slack_messages())
+    env["cs"].call("PATCH", f"/__admin/records/Company/{co['Gsid']}",
+                   json={"fields": {"CurrentScore": 28, "Health_Color__gc": "Red", "Score_Date__gc": "2026-11-10"},
+                         "as_of": iso(end - timedelta(hours=1))})
+
+    assert run_dag("health", end).state == "success"
+
+    account = crm_account(env, acc["Id"])
+    assert (account["Health_Score__c"], account["Health_Color__c"], account["Health_Score_Date__c"]) == (
+        28, "Red", "2026-11-10")
+    alerts = env["sandbox"].slack_messages()[before:]
+    assert len(alerts) == 1 and "Red health" in alerts[0]["payload"]["text"]
+    owner = env["crm"].call("GET", f"/__admin/records/User/{acc['OwnerId']}")
+    assert owner["Email"] in alerts[0]["payload"]["text"]
+    with env["ledger"].engine.connect() as conn:  # RevOps reads the history with plain SQL
+        history = conn.exec_driver_sql("SELECT score, color, as_of FROM health_history WHERE account_id = ?",
+                                       (acc["Id"],)).all()
+    assert [(h[0], h[1], str(h[2])) for h in history] == [(28, "Red", "2026-11-10")]
+
+    assert run_dag("health", end).state == "success"  # rerun: same state, no second alert
+    assert len(env["sandbox"].slack_messages()) == before + 1
