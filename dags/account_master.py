@@ -13,8 +13,8 @@ platform: a hand edit there is recorded as an ownership violation, reported to R
 
 from __future__ import annotations
 
-from airflow.sdk import dag, get_current_context, task
-from shared_record.dag_defaults import DEFAULT_ARGS, interval, services, sync_params
+from airflow.sdk import dag, task
+from shared_record.dag_defaults import DEFAULT_ARGS, interval, run_layer, sync_params
 from shared_record.dictionary import load_dictionary
 
 DICTIONARY = load_dictionary()  # validated at parse time: a bad dictionary is an import error, not half a sync
@@ -34,12 +34,7 @@ def account_master():
     @task
     def sync_accounts() -> dict:
         """Read the window from the CRM, diff against the CS platform, write the differences."""
-        from shared_record.alerts import send_alert
-        from shared_record.layers import account_master as layer
-        from shared_record.layers.common import RunWindow
-
-        crm, cs, ledger = services()
-        return layer.run(RunWindow.from_context(get_current_context()), crm, cs, ledger, DICTIONARY, send_alert)
+        return run_layer("account_master", DICTIONARY)
 
     sync_accounts()
 

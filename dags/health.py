@@ -14,8 +14,8 @@ alerts the account's AE in Slack, once per change of state.
 
 from __future__ import annotations
 
-from airflow.sdk import dag, get_current_context, task
-from shared_record.dag_defaults import DEFAULT_ARGS, interval, services, sync_params
+from airflow.sdk import dag, task
+from shared_record.dag_defaults import DEFAULT_ARGS, interval, run_layer, sync_params
 from shared_record.dictionary import load_dictionary
 
 DICTIONARY = load_dictionary()  # validated at parse time: a bad dictionary is an import error, not half a sync
@@ -35,12 +35,7 @@ def health():
     @task
     def sync_health() -> dict:
         """Read changed companies from the CS platform, keep their history, write differences to the CRM."""
-        from shared_record.alerts import send_alert
-        from shared_record.layers import health as layer
-        from shared_record.layers.common import RunWindow
-
-        crm, cs, ledger = services()
-        return layer.run(RunWindow.from_context(get_current_context()), crm, cs, ledger, DICTIONARY, send_alert)
+        return run_layer("health", DICTIONARY)
 
     sync_health()
 

@@ -41,6 +41,27 @@ def interval(cron: str) -> CronDataIntervalTimetable:
     return CronDataIntervalTimetable(cron, timezone="UTC")
 
 
+def run_layer(layer: str, dictionary: Any) -> dict[str, Any]:
+    """Run one layer for the current task's window. Fatal errors fail the task without retries."""
+    import importlib
+
+    from airflow.sdk import get_current_context
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from shared_record.alerts import send_alert
+    from shared_record.errors import FatalSyncError
+    from shared_record.layers.common import RunWindow
+
+    module = importlib.import_module(f"shared_record.layers.{layer}")
+    crm, cs, ledger = services()
+    try:
+        return module.run(RunWindow.from_context(get_current_context()), crm, cs, ledger, dictionary, send_alert)
+    except FatalSyncError as exc:
+        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        ledger.dispose()
+
+
 def services() -> tuple[Any, Any, Any]:
     """The CRM hook, CS-platform hook and ledger, built from the Airflow connections at task run time."""
     from shared_record.hooks.base import CallCounter

@@ -1,7 +1,8 @@
 """Every error the sync raises, organised by what to do about it.
 
 - Retriable: the next attempt may succeed (5xx, timeouts, lock contention). Airflow's retries handle these.
-- Fatal: a human must act (bad credentials, quota exhausted, a malformed dictionary). The run fails loudly.
+- Fatal: a human must act (bad credentials, quota exhausted, a malformed dictionary). The run fails loudly,
+  without Airflow retries (they would only spend quota and delay the alert).
 - Skippable per record: one record is rejected; it goes to the dead-letter table and the run goes on.
 - OwnershipViolation: a write of a field the writer does not own; refused before any request is made.
 """
@@ -29,8 +30,13 @@ class AuthenticationFailed(FatalSyncError):
     """The credentials in the Airflow connection were refused (expired session, wrong access key)."""
 
 
-class PartialDataError(FatalSyncError):
-    """A page or batch could not be fetched or written: the run must not report success on partial data."""
+class PartialDataError(SharedRecordError):
+    """A page or batch could not be fetched or written after in-place retries: the run fails (never green on
+    partial data) and Airflow's task retries try the whole window again later."""
+
+
+class TooManyRejects(FatalSyncError):
+    """More records were rejected than the run may call a success; they wait in the dead-letter table."""
 
 
 class RecordRejected(SharedRecordError):

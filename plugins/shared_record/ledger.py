@@ -163,7 +163,7 @@ _DL_KEY = ("layer", "system", "obj", "record_key")
 sa.Index("uq_dead_letters_open", *(dead_letters.c[k] for k in _DL_KEY), unique=True,
          sqlite_where=sa.text(_OPEN), postgresql_where=sa.text(_OPEN))
 
-violations = sa.Table(
+violations_t = sa.Table(
     "violations", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("layer", sa.Integer, nullable=False),
@@ -426,9 +426,9 @@ class Ledger:
                 # both read and then fail to upgrade their lock ("database is locked") instead of waiting.
                 dbapi_conn.isolation_level = None
                 cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA busy_timeout=30000")  # first: switching to WAL itself may have to wait
                 if not in_memory:
                     cur.execute("PRAGMA journal_mode=WAL")  # readers never block the writer, or vice versa
-                cur.execute("PRAGMA busy_timeout=30000")
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.execute("PRAGMA synchronous=NORMAL")  # safe with WAL; much faster commits
                 cur.close()
@@ -464,8 +464,8 @@ class Ledger:
     # ------------------------------------------------------------------ the one upsert helper
 
     def _upsert(self, conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]],
-                key: Sequence[str], update: Mapping[str, Any] | None, *, where: Any = None, index_where: Any = None,
-                returning: Any = None) -> sa.CursorResult[Any]:
+                key: Sequence[str], update: Mapping[str, Any] | None, *, where: Any = None,
+                index_where: Any = None, returning: Any = None) -> sa.CursorResult[Any]:
         """INSERT ... ON CONFLICT (key) DO UPDATE SET update [WHERE where] (DO NOTHING when update is None).
 
         In `update`, `excluded.<col>` is the incoming row and `table.c.<col>` the stored one; a string value
@@ -592,21 +592,21 @@ class Ledger:
                "times_seen": 1, "first_seen_at": now, "last_seen_at": now}
         key = ("system", "obj", "record_key", "field", "found_sha256")
         with self.engine.begin() as conn:
-            if self._upsert(conn, violations, [row], key, None).rowcount == 1:
+            if self._upsert(conn, violations_t, [row], key, None).rowcount == 1:
                 return True
-            conn.execute(sa.update(violations)
-                         .where(*(violations.c[k] == row[k] for k in key))
-                         .values(times_seen=violations.c.times_seen + 1, last_seen_at=now, last_run_id=run_id,
+            conn.execute(sa.update(violations_t)
+                         .where(*(violations_t.c[k] == row[k] for k in key))
+                         .values(times_seen=violations_t.c.times_seen + 1, last_seen_at=now, last_run_id=run_id,
                                  owner_value=owner_value))
         return False
 
     def violations(self, layer: int | None = None, since: dt.datetime | None = None) -> list[dict[str, Any]]:
         """Violations (optionally of one layer, or seen at or after `since`), oldest first."""
-        query = sa.select(violations).order_by(violations.c.first_seen_at, violations.c.id)
+        query = sa.select(violations_t).order_by(violations_t.c.first_seen_at, violations_t.c.id)
         if layer is not None:
-            query = query.where(violations.c.layer == _as_int(layer, "layer"))
+            query = query.where(violations_t.c.layer == _as_int(layer, "layer"))
         if since is not None:
-            query = query.where(violations.c.last_seen_at >= since)
+            query = query.where(violations_t.c.last_seen_at >= since)
         return self._rows(query)
 
     # ------------------------------------------------------------------ kept aside

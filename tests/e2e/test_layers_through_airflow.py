@@ -243,3 +243,48 @@ def test_health_drop_reaches_the_crm_and_alerts_the_ae_once(env):
 
     assert run_dag("health", end).state == "success"  # rerun: same state, no second alert
     assert len(env["sandbox"].slack_messages()) == before + 1
+
+
+def test_merge_into_an_account_without_company_re_points_the_company(env):
+    end = datetime(2026, 11, 11, 10, tzinfo=UTC)
+    (loser,) = customers(env, 1)
+    prospects = env["crm"].call("GET", "/__admin/records/Account", params={"Type": "Prospect", "IsDeleted": "false"})
+    master = sorted(prospects["records"], key=lambda r: r["Id"])[0]
+    gsid = company(env, loser["Id"])["Gsid"]
+    env["crm"].call("POST", "/__admin/merge", json={"object": "Account", "master_id": master["Id"],
+                                                     "loser_ids": [loser["Id"]],
+                                                     "as_of": iso(end - timedelta(minutes=5))})
+    assert run_dag("account_master", end).state == "success"
+    moved = env["cs"].call("GET", "/__admin/records/Company", params={"Gsid": gsid})["records"][0]
+    assert moved["SfdcAccountId"] == master["Id"] and moved["Name"] == master["Name"]
+    assert moved["Is_Deleted_In_Crm__gc"] is False
+    assert env["cs"].call("GET", "/__admin/records/Company", params={"SfdcAccountId": loser["Id"]})["records"] == []
+    assert [(m["loser_id"], m["master_id"], m["cs_record_id"]) for m in env["ledger"].merges()] == [
+        (loser["Id"], master["Id"], gsid)]
+
+
+def test_full_reconcile_repairs_what_no_window_saw(env):
+    """A value changed without a SystemModstamp inside any recent window (formula/roll-up, or an outage)."""
+    (a,) = customers(env, 1)
+    env["crm"].call("PATCH", f"/__admin/records/Account/{a['Id']}",
+                    json={"fields": {"Tier__c": other_tier(a["Tier__c"])}, "as_of": "2026-01-15T00:00:00Z"})
+    end = datetime(2026, 11, 12, 10, tzinfo=UTC)
+    assert run_dag("account_master", end).state == "success"
+    assert company(env, a["Id"])["Tier__gc"] == TIER_CS[a["Tier__c"]]  # the window did not see it
+    assert run_dag("account_master", end, full_reconcile=True).state == "success"
+    assert company(env, a["Id"])["Tier__gc"] == TIER_CS[other_tier(a["Tier__c"])]
+    run = env["ledger"].recent_runs(dag_id="account_master", limit=1)[0]
+    assert run["mode"] == "full_reconcile" and run["records_read"] > 300
+
+
+def test_quota_exhaustion_fails_the_run_and_alerts(env):
+    end = datetime(2026, 11, 13, 10, tzinfo=UTC)
+    before = len(env["sandbox"].slack_messages())
+    env["crm"].call("POST", "/__admin/faults", json={"kind": "rate_limit", "rate": 1.0})
+    dag_run = run_dag("account_master", end)
+    assert dag_run.state == "failed"
+    run = env["ledger"].recent_runs(dag_id="account_master", limit=1)[0]
+    assert run["status"] == "failed" and "QuotaExhausted" in run["error"]
+    alerts = env["sandbox"].slack_messages()[before:]
+    assert alerts and "account_master failed" in alerts[-1]["payload"]["text"]
+    assert "QuotaExhausted" in alerts[-1]["payload"]["text"]

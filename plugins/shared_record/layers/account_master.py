@@ -83,8 +83,11 @@ def _cs_window(window: RunWindow) -> dict:
 
 def build_plan(
     window: RunWindow, crm: Any, cs: Any, ledger: Any, dictionary: FieldDictionary, tally: RunTally
-) -> tuple[SyncPlan, dict[str, dict], set[str]]:
-    """Read both sides for this window and diff them. Returns the plan, the CRM records, and hand-edited keys."""
+) -> tuple[SyncPlan, dict[str, dict], set[str], list[tuple[str, str, str]]]:
+    """Read both sides for this window and diff them.
+
+    Returns the plan, the CRM records, the keys hand-edited in the CS platform, and merged companies to re-point.
+    """
     if window.full_reconcile:
         source = read_crm(crm, dictionary, None, tally)
         mirror = read_cs(cs, dictionary, None)
@@ -102,12 +105,40 @@ def build_plan(
         missing = sorted(set(source) - set(edited_in_cs))
         mirror = {**read_cs_by_keys(cs, dictionary, missing), **edited_in_cs} if source else {}
     tally.records_read = len(source)
+    repoints = _repoint_merged(crm, cs, dictionary, source, mirror, tally)
     # An account enters the CS platform once RevOps assigns it a CSM; deleted accounts are only ever marked.
     eligible = {k for k, r in source.items() if k in mirror or (r.get("CSM_Owner__c") and not r.get("IsDeleted"))}
     plan = plan_mirror(LAYER, dictionary.for_layer(LAYER), "crm",
                        {k: v for k, v in source.items() if k in eligible}, mirror, create_missing=True)
     tally.records_skipped = len(source) - len(eligible)
-    return plan, source, hand_edited & set(mirror)
+    return plan, source, hand_edited & set(mirror), repoints
+
+
+def _repoint_merged(
+    crm: Any, cs: Any, dictionary: FieldDictionary, source: dict[str, dict], mirror: dict[str, dict], tally: RunTally
+) -> list[tuple[str, str, str]]:
+    """Accounts merged away in the CRM: move their CS company to the surviving account when it has none.
+
+    Returns (company Gsid, losing account, surviving account) per re-pointed company; `source` and `mirror`
+    are updated so the plan then brings the company up to date with the survivor. When the survivor already
+    has a company, the loser's company is only marked (deleted in CRM, merged into the survivor).
+    """
+    losers = {k: r["MasterRecordId"] for k, r in source.items() if r.get("MasterRecordId") and k in mirror}
+    if not losers:
+        return []
+    masters = sorted(set(losers.values()))
+    have_company = set(read_cs_by_keys(cs, dictionary, masters))
+    survivors = read_crm_by_ids(crm, dictionary, [m for m in masters if m not in have_company], tally)
+    repoints = []
+    for loser, master in sorted(losers.items()):
+        if master in have_company or master not in survivors or master in mirror:
+            continue
+        company = mirror.pop(loser)
+        mirror[master] = {**company, KEY_CS: master}
+        source.pop(loser)
+        source[master] = survivors[master]
+        repoints.append((company["Gsid"], loser, master))
+    return repoints
 
 
 def run(
@@ -125,7 +156,7 @@ def run(
     run_pk = ledger.start_run(window.dag_id, window.run_id, LAYER, window.logical_date, window.start, window.end,
                               window.mode, window.dry_run)
     try:
-        plan, source, hand_edited = build_plan(window, crm, cs, ledger, dictionary, tally)
+        plan, source, hand_edited, repoints = build_plan(window, crm, cs, ledger, dictionary, tally)
         plan.changes = [replace(c, rule="overwrite hand edit in CS") if c.record_key in hand_edited else c
                         for c in plan.changes]
         specs = {s.name: s for s in dictionary.for_layer(LAYER)}
@@ -142,10 +173,24 @@ def run(
             tally.violations += 1
             if new and alert is not None and not window.dry_run:
                 alert(_violation_alert(c, source.get(c.record_key, {})))
+        path = WritePath(dictionary, cs=cs)
+        for gsid, loser, master in repoints:
+            log.info("plan: %s merged into %s: CS company %s re-pointed (crm_to_cs, merge)", loser, master, gsid)
+        if repoints:
+            moved = [{"Gsid": g, KEY_CS: master} for g, _, master in repoints]
+            results = path.write(WriteRequest("cs", CS_OBJECT, moved, "upsert", keys=("Gsid",)),
+                                 dry_run=window.dry_run)
+            if not window.dry_run:
+                for (gsid, loser, master), res in zip(repoints, results, strict=True):
+                    if res.success:
+                        ledger.record_merge(CRM_OBJECT, loser, master, gsid)
+                    else:  # the loser's company stays as it was; the next run tries again
+                        plan.changes = [c for c in plan.changes if c.record_key != master]
+                record_results(ledger, window, LAYER, "cs", CS_OBJECT, results,
+                               {r["Gsid"]: r for r in moved}, tally)
         writes = plan.writes(specs)
         records = [{KEY_CS: key, **fields} for key, fields in writes.items()]
         request = WriteRequest("cs", CS_OBJECT, records, "upsert", keys=(KEY_CS,))
-        path = WritePath(dictionary, cs=cs)
         results = path.write(request, dry_run=window.dry_run)
         if not window.dry_run:
             record_results(ledger, window, LAYER, "cs", CS_OBJECT, results,

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from shared_record.errors import PartialDataError
+from shared_record.errors import TooManyRejects
 from shared_record.hooks.base import CallCounter, WriteResult
 
 log = logging.getLogger("shared_record")
@@ -136,7 +136,7 @@ def check_honest(tally: RunTally) -> None:
     """Fail the run (red in Airflow, Slack alert) when too many records were rejected to call it a success."""
     attempted = tally.records_written + tally.records_rejected
     if tally.records_rejected >= REJECT_FLOOR and tally.records_rejected > REJECT_THRESHOLD * attempted:
-        raise PartialDataError(
+        raise TooManyRejects(
             f"{tally.records_rejected} of {attempted} records were rejected (threshold "
             f"{REJECT_THRESHOLD:.0%}); they are in the dead-letter table and will be retried next run"
         )

@@ -24,7 +24,7 @@ from shared_record.layers.common import (
 )
 from shared_record.normalize import ValueRejected, to_canonical
 from shared_record.plan import plan_mirror
-from shared_record.write_path import WritePath, WriteRequest
+from shared_record.write_path import DEFAULT_BULK_THRESHOLD, WritePath, WriteRequest
 
 LAYER = 4
 CRM_OBJECT, CS_OBJECT = "Account", "Company"
@@ -104,8 +104,12 @@ def run(
     dictionary: FieldDictionary | None = None,
     alert: Any = None,
     today: date | None = None,
+    bulk_threshold: int = DEFAULT_BULK_THRESHOLD,
 ) -> dict[str, Any]:
-    """One health run. Returns the run summary (also stored in the ledger)."""
+    """One health run. Returns the run summary (also stored in the ledger).
+
+    CRM writes use sObject Collections (200 per call) up to `bulk_threshold` records, one Bulk API 2.0 job above.
+    """
     dictionary = dictionary or load_dictionary()
     tally = RunTally(calls=crm.calls)
     cs.calls = tally.calls
@@ -124,8 +128,8 @@ def run(
         tally.records_changed = len(plan.changed_records)
         specs = {s.name: s for s in dictionary.for_layer(LAYER)}
         records = [{"Id": key, **fields} for key, fields in plan.writes(specs).items()]
-        results = WritePath(dictionary, crm=crm).write(WriteRequest("crm", CRM_OBJECT, records, "update"),
-                                                       dry_run=window.dry_run)
+        path = WritePath(dictionary, crm=crm, bulk_threshold=bulk_threshold)
+        results = path.write(WriteRequest("crm", CRM_OBJECT, records, "update"), dry_run=window.dry_run)
         if not window.dry_run:
             for k in plan.kept_aside:
                 ledger.keep_aside(window.run_id, LAYER, k.record_key, k.field, str(k.value), k.reason)
