@@ -40,6 +40,7 @@ def main() -> int:
         AIRFLOW__API__BASE_URL=f"http://127.0.0.1:{port}",
         AIRFLOW_CONN_SHARED_RECORD_LEDGER=json.dumps(
             {"conn_type": "sqlite", "extra": {"url": f"sqlite:///{AIRFLOW_HOME / 'shared_record_ledger.db'}"}}),
+        PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),  # standalone runs `airflow`
         PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT / "scripts" / "loopback"), env.get("PYTHONPATH")])),
     )
     AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)

@@ -212,8 +212,11 @@ health_history = sa.Table(
     sa.Column("nps", sa.Float),
     sa.Column("csat", sa.Float),
     sa.Column("open_tickets", sa.Integer),
+    sa.Column("renewal_arr", sa.Float),  # the CRM's renewal ARR when the score was read
+    sa.Column("renewal_date", sa.Date),
 )
-HEALTH_COLUMNS = ("account_id", "as_of", "score", "color", "usage", "nps", "csat", "open_tickets")
+HEALTH_COLUMNS = ("account_id", "as_of", "score", "color", "usage", "nps", "csat", "open_tickets", "renewal_arr",
+                  "renewal_date")
 
 deal_snapshots = sa.Table(
     "deal_snapshots", metadata,
@@ -857,4 +860,19 @@ def _check_health_row(index: int, row: Mapping[str, Any]) -> dict[str, Any]:
         "nps": _number(index, "nps", row.get("nps")),
         "csat": _number(index, "csat", row.get("csat")),
         "open_tickets": _number(index, "open_tickets", row.get("open_tickets"), integer=True),
+        "renewal_arr": _number(index, "renewal_arr", row.get("renewal_arr")),
+        "renewal_date": _optional_date(index, "renewal_date", row.get("renewal_date")),
     }
+
+
+def _optional_date(index: int, name: str, value: Any) -> dt.date | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"health row {index}: {name} must be a date, got {value!r}") from None
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    raise ValueError(f"health row {index}: {name} must be a date, got {value!r}")

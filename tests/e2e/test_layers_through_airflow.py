@@ -240,6 +240,11 @@ def test_health_drop_reaches_the_crm_and_alerts_the_ae_once(env):
         history = conn.exec_driver_sql("SELECT score, color, as_of FROM health_history WHERE account_id = ?",
                                        (acc["Id"],)).all()
     assert [(h[0], h[1], str(h[2])) for h in history] == [(28, "Red", "2026-11-10")]
+    readme = (ROOT / "README.md").read_text()
+    query = readme.split("```sql", 1)[1].split("```", 1)[0]  # the README's ARR-by-health query runs as printed
+    with env["ledger"].engine.connect() as conn:
+        rows = conn.exec_driver_sql(query).all()
+    assert ("2026-11", "Red", 1, round(float(acc["Renewal_ARR__c"]), 2)) in [tuple(r) for r in rows]
 
     assert run_dag("health", end).state == "success"  # rerun: same state, no second alert
     assert len(env["sandbox"].slack_messages()) == before + 1

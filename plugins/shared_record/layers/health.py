@@ -76,8 +76,11 @@ def read_mirror(crm: Any, dictionary: FieldDictionary, ids: list[str], full: boo
     return out
 
 
-def history_rows(dictionary: FieldDictionary, source: dict[str, dict]) -> list[dict[str, Any]]:
-    """Health history rows (account, as-of date, score, colour, ...) from the Companies read; unreadable skipped."""
+def history_rows(
+    dictionary: FieldDictionary, source: dict[str, dict], accounts: dict[str, dict]
+) -> list[dict[str, Any]]:
+    """Health history rows from the Companies read (account, as-of, score, colour, ...), with the CRM's renewal
+    ARR and date at that moment so RevOps can put ARR beside health over time. Unreadable scores are skipped."""
     specs = {s.name: s for s in dictionary.for_layer(LAYER)}
     rows = []
     for key, rec in source.items():
@@ -92,6 +95,12 @@ def history_rows(dictionary: FieldDictionary, source: dict[str, dict]) -> list[d
         if row["as_of"] is None:
             continue
         row["as_of"] = date.fromisoformat(row["as_of"])
+        account = accounts.get(key) or {}
+        try:
+            row["renewal_arr"] = to_canonical(dictionary["renewal_arr"], account.get("Renewal_ARR__c"), "crm")
+            row["renewal_date"] = to_canonical(dictionary["renewal_date"], account.get("Renewal_Date__c"), "crm")
+        except ValueRejected:  # a bad ARR is kept aside by layer 1; the score itself is still history
+            row["renewal_arr"] = row["renewal_date"] = None
         rows.append(row)
     return rows
 
@@ -135,7 +144,7 @@ def run(
                 ledger.keep_aside(window.run_id, LAYER, k.record_key, k.field, str(k.value), k.reason)
             tally.kept_aside = len(plan.kept_aside)
             record_results(ledger, window, LAYER, "crm", CRM_OBJECT, results, {r["Id"]: r for r in records}, tally)
-            ledger.add_health(history_rows(dictionary, source))
+            ledger.add_health(history_rows(dictionary, source, mirror))
             _red_alerts(ledger, plan, present, mirror, alert, today or date.today(), dictionary)
         check_honest(tally)
     except Exception as exc:
