@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+SECRETS = ("crm-token-Zq81vQ", "cs-key-Hh27pL")
 
 # Airflow reads its configuration at import time: set it before anything imports airflow.
 os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".airflow" / "pytest"))
@@ -39,12 +40,20 @@ def sandbox(tmp_path_factory):
     """The three sandboxes as a real subprocess on free ports with a fresh seeded state; stopped by PID."""
     from shared_record_sandbox.testing import SandboxProcess
 
-    proc = SandboxProcess(tmp_path_factory.mktemp("sandbox"), accounts=500, seed=42)
+    # Distinctive credentials, so tests can prove they never reach a log, an alert or the ledger.
+    proc = SandboxProcess(tmp_path_factory.mktemp("sandbox"), accounts=500, seed=42,
+                          env={"CRM_SANDBOX_TOKEN": SECRETS[0], "CS_SANDBOX_KEY": SECRETS[1]})
     proc.start()
     try:
         yield proc
     finally:
         proc.stop()
+
+
+@pytest.fixture(scope="session")
+def secrets() -> tuple[str, str]:
+    """The sandbox credentials of this test session."""
+    return SECRETS
 
 
 @pytest.fixture()
