@@ -121,7 +121,7 @@ def test_delete_and_merge_are_carried(env):
     assert merged["Merged_Into_Account_Id__gc"] == master["Id"] and merged["Is_Deleted_In_Crm__gc"] is True
 
 
-def test_dry_run_lists_the_plan_and_writes_nothing(env):
+def test_dry_run_lists_the_plan_and_writes_nothing(env, capfd):
     end = datetime(2026, 11, 8, 10, tzinfo=UTC)
     (a,) = customers(env, 1)
     env["crm"].call("PATCH", f"/__admin/records/Account/{a['Id']}",
@@ -132,6 +132,24 @@ def test_dry_run_lists_the_plan_and_writes_nothing(env):
     assert company(env, a["Id"])["Tier__gc"] == TIER_CS[a["Tier__c"]]
     run = env["ledger"].recent_runs(dag_id="account_master", limit=1)[0]
     assert run["dry_run"] and run["records_changed"] == 1 and run["records_written"] == 0
+    captured = capfd.readouterr()
+    log = captured.out + captured.err
+    assert f"plan: {a['Id']} tier: '{a['Tier__c']}' -> '{other_tier(a['Tier__c'])}' (crm_to_cs, mirror)" in log
+
+
+def test_a_change_on_the_interval_boundary_is_not_lost(env):
+    """Read inclusively at both ends: a record stamped exactly on the boundary is seen by both intervals,
+    and the second run finds nothing left to write."""
+    end = datetime(2026, 11, 17, 10, tzinfo=UTC)
+    (a,) = customers(env, 1)
+    env["crm"].call("PATCH", f"/__admin/records/Account/{a['Id']}",
+                    json={"fields": {"Tier__c": other_tier(a["Tier__c"])}, "as_of": iso(end)})
+    assert run_dag("account_master", end).state == "success"
+    assert company(env, a["Id"])["Tier__gc"] == TIER_CS[other_tier(a["Tier__c"])]
+    env["cs"].call("DELETE", "/__admin/stats")
+    assert run_dag("account_master", end + timedelta(hours=1)).state == "success"
+    run = env["ledger"].recent_runs(dag_id="account_master", limit=1)[0]
+    assert run["records_read"] == 1 and run["records_written"] == 0 and cs_writes(env) == 0
 
 
 def test_per_record_errors_are_dead_lettered_then_retried(env):
