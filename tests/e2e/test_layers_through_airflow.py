@@ -121,7 +121,7 @@ def test_delete_and_merge_are_carried(env):
     assert merged["Merged_Into_Account_Id__gc"] == master["Id"] and merged["Is_Deleted_In_Crm__gc"] is True
 
 
-def test_dry_run_lists_the_plan_and_writes_nothing(env, capfd):
+def test_dry_run_lists_the_plan_and_writes_nothing(env, caplog):
     end = datetime(2026, 11, 8, 10, tzinfo=UTC)
     (a,) = customers(env, 1)
     env["crm"].call("PATCH", f"/__admin/records/Account/{a['Id']}",
@@ -132,8 +132,7 @@ def test_dry_run_lists_the_plan_and_writes_nothing(env, capfd):
     assert company(env, a["Id"])["Tier__gc"] == TIER_CS[a["Tier__c"]]
     run = env["ledger"].recent_runs(dag_id="account_master", limit=1)[0]
     assert run["dry_run"] and run["records_changed"] == 1 and run["records_written"] == 0
-    captured = capfd.readouterr()
-    log = captured.out + captured.err
+    log = caplog.text
     assert f"plan: {a['Id']} tier: '{a['Tier__c']}' -> '{other_tier(a['Tier__c'])}' (crm_to_cs, mirror)" in log
 
 
