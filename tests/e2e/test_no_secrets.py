@@ -11,7 +11,7 @@ from e2e_helpers import customers, iso, other_tier, run_dag
 pytestmark = pytest.mark.e2e
 
 
-def test_credentials_never_reach_logs_alerts_or_ledger(env, ledger_url, secrets, capfd):
+def test_credentials_never_reach_logs_alerts_or_ledger(env, ledger_url, secrets, capfd, caplog):
     end = datetime(2026, 11, 20, 10, tzinfo=UTC)
     (a,) = customers(env, 1)
     env["crm"].call("PATCH", f"/__admin/records/Account/{a['Id']}",
@@ -21,7 +21,7 @@ def test_credentials_never_reach_logs_alerts_or_ledger(env, ledger_url, secrets,
     assert run_dag("account_master", end + timedelta(hours=1)).state == "failed"
 
     captured = capfd.readouterr()
-    logs = captured.out + captured.err
+    logs = captured.out + captured.err + caplog.text
     assert "AuthenticationFailed" in logs  # the failure itself is visible ...
     alerts = (env["sandbox"].state_dir / "slack.jsonl").read_text()
     assert "AuthenticationFailed" in alerts  # ... and reached Slack
