@@ -69,7 +69,7 @@ def test_health_switches_to_bulk_api_past_the_threshold(parts):
                             "as_of": (end - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")})
     crm_admin.call("DELETE", "/__admin/stats")
     summary = health.run(window(16, hours=4), crm, cs, ledger, bulk_threshold=10)
-    assert summary["written"] == 30 and summary["api_calls"].get("crm_bulk_job") == 1
+    assert summary["records_written"] == 30 and summary["api_calls"].get("crm_bulk_job") == 1
     assert "crm_collections" not in summary["api_calls"]
     stats = crm_admin.call("GET", "/__admin/stats")
     assert stats["calls"]["bulk_job"] == 1 and stats["calls"].get("collections", 0) == 0

@@ -13,15 +13,17 @@ from typing import Any
 
 from shared_record.dictionary import FieldDictionary, load_dictionary
 from shared_record.layers.common import (
-    RunTally,
     RunWindow,
     check_honest,
     chunks,
     log,
     record_results,
+    recorded_run,
+    run_summary,
     soql_datetime,
     soql_string,
 )
+from shared_record.ledger import RunMetrics
 from shared_record.plan import SyncPlan, plan_mirror
 from shared_record.write_path import WritePath, WriteRequest
 
@@ -41,7 +43,7 @@ def cs_fields(dictionary: FieldDictionary) -> list[str]:
     return list(dict.fromkeys(["Gsid", KEY_CS, *fields, "ModifiedDate"]))
 
 
-def read_crm(crm: Any, dictionary: FieldDictionary, where: str | None, tally: RunTally) -> dict[str, dict]:
+def read_crm(crm: Any, dictionary: FieldDictionary, where: str | None, tally: RunMetrics) -> dict[str, dict]:
     soql = f"SELECT {', '.join(crm_fields(dictionary))} FROM {CRM_OBJECT}" + (f" WHERE {where}" if where else "")
     out: dict[str, dict] = {}
     for page in crm.query_pages(soql, include_deleted=True):
@@ -50,7 +52,7 @@ def read_crm(crm: Any, dictionary: FieldDictionary, where: str | None, tally: Ru
     return out
 
 
-def read_crm_by_ids(crm: Any, dictionary: FieldDictionary, ids: list[str], tally: RunTally) -> dict[str, dict]:
+def read_crm_by_ids(crm: Any, dictionary: FieldDictionary, ids: list[str], tally: RunMetrics) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for batch in chunks(sorted(ids), ID_BATCH):
         out.update(read_crm(crm, dictionary, f"Id IN ({', '.join(soql_string(i) for i in batch)})", tally))
@@ -82,7 +84,7 @@ def _cs_window(window: RunWindow) -> dict:
 
 
 def build_plan(
-    window: RunWindow, crm: Any, cs: Any, ledger: Any, dictionary: FieldDictionary, tally: RunTally
+    window: RunWindow, crm: Any, cs: Any, ledger: Any, dictionary: FieldDictionary, tally: RunMetrics
 ) -> tuple[SyncPlan, dict[str, dict], set[str], list[tuple[str, str, str]]]:
     """Read both sides for this window and diff them.
 
@@ -115,7 +117,7 @@ def build_plan(
 
 
 def _repoint_merged(
-    crm: Any, cs: Any, dictionary: FieldDictionary, source: dict[str, dict], mirror: dict[str, dict], tally: RunTally
+    crm: Any, cs: Any, dictionary: FieldDictionary, source: dict[str, dict], mirror: dict[str, dict], tally: RunMetrics
 ) -> list[tuple[str, str, str]]:
     """Accounts merged away in the CRM: move their CS company to the surviving account when it has none.
 
@@ -151,11 +153,9 @@ def run(
 ) -> dict[str, Any]:
     """One account-master run. Returns the run summary (also stored in the ledger)."""
     dictionary = dictionary or load_dictionary()
-    tally = RunTally(calls=crm.calls)
-    cs.calls = tally.calls
-    run_pk = ledger.start_run(window.dag_id, window.run_id, LAYER, window.logical_date, window.start, window.end,
-                              window.mode, window.dry_run)
-    try:
+    with recorded_run(ledger, window, LAYER) as tally:
+        tally.api_calls = crm.calls
+        cs.calls = crm.calls
         plan, source, hand_edited, repoints = build_plan(window, crm, cs, ledger, dictionary, tally)
         plan.changes = [replace(c, rule="overwrite hand edit in CS") if c.record_key in hand_edited else c
                         for c in plan.changes]
@@ -196,16 +196,7 @@ def run(
             record_results(ledger, window, LAYER, "cs", CS_OBJECT, results,
                            {r[KEY_CS]: r for r in records}, tally)
         check_honest(tally)
-    except Exception as exc:
-        ledger.finish_run(run_pk, "failed", tally.metrics(), error=f"{type(exc).__name__}: {exc}")
-        raise
-    ledger.finish_run(run_pk, "success", tally.metrics())
-    summary = {"layer": LAYER, "dag_id": window.dag_id, "mode": window.mode, "dry_run": window.dry_run,
-               "window": [window.start.isoformat(), window.end.isoformat()], **tally.summary()}
-    if window.dry_run:
-        summary["plan"] = plan.lines()
-    log.info("account_master summary: %s", {k: v for k, v in summary.items() if k != "plan"})
-    return summary
+    return run_summary(LAYER, window, tally, plan.lines())
 
 
 def _violation_alert(change: Any, account: dict[str, Any]) -> Any:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from shared_record.errors import TooManyRejects
-from shared_record.hooks.base import CallCounter, WriteResult
+from shared_record.hooks.base import WriteResult
+from shared_record.ledger import RunMetrics
 
 log = logging.getLogger("shared_record")
 
@@ -72,39 +74,29 @@ def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
-@dataclass
-class RunTally:
-    """Counters of one run, written to the ledger's run metrics at the end."""
+@contextmanager
+def recorded_run(ledger: Any, window: RunWindow, layer: int) -> Iterator[RunMetrics]:
+    """Open the run's ledger row, yield its metrics to fill in, and close the row as success or failed."""
+    metrics = RunMetrics()
+    run_pk = ledger.start_run(window.dag_id, window.run_id, layer, window.logical_date, window.start, window.end,
+                              window.mode, window.dry_run)
+    try:
+        yield metrics
+    except Exception as exc:
+        ledger.finish_run(run_pk, "failed", metrics, error=f"{type(exc).__name__}: {exc}")
+        raise
+    ledger.finish_run(run_pk, "success", metrics)
 
-    calls: CallCounter = field(default_factory=CallCounter)
-    records_read: int = 0
-    records_changed: int = 0
-    records_written: int = 0
-    records_skipped: int = 0
-    records_rejected: int = 0
-    violations: int = 0
-    kept_aside: int = 0
 
-    def metrics(self) -> Any:
-        from shared_record.ledger import RunMetrics
-
-        return RunMetrics(
-            records_read=self.records_read,
-            records_changed=self.records_changed,
-            records_written=self.records_written,
-            records_skipped=self.records_skipped,
-            records_rejected=self.records_rejected,
-            violations=self.violations,
-            kept_aside=self.kept_aside,
-            api_calls=dict(self.calls),
-        )
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "read": self.records_read, "changed": self.records_changed, "written": self.records_written,
-            "skipped": self.records_skipped, "rejected": self.records_rejected, "violations": self.violations,
-            "kept_aside": self.kept_aside, "api_calls": dict(sorted(self.calls.items())),
-        }
+def run_summary(layer: int, window: RunWindow, metrics: RunMetrics, plan_lines: list[str]) -> dict[str, Any]:
+    """What a run returns (the task's XCom) and logs: its window, mode, counters and, for a dry run, the plan."""
+    summary = {"layer": layer, "dag_id": window.dag_id, "mode": window.mode, "dry_run": window.dry_run,
+               "window": [window.start.isoformat(), window.end.isoformat()], **metrics.as_dict()}
+    summary["api_calls"] = dict(sorted(summary["api_calls"].items()))
+    log.info("%s summary: %s", window.dag_id, summary)
+    if window.dry_run:
+        summary["plan"] = plan_lines
+    return summary
 
 
 def record_results(
@@ -115,7 +107,7 @@ def record_results(
     obj: str,
     results: Iterable[WriteResult],
     payloads: dict[str, dict[str, Any]],
-    tally: RunTally,
+    tally: RunMetrics,
 ) -> None:
     """Dead-letter every rejected record (retried next run); close the dead letters of records that went through."""
     ok: list[str] = []
@@ -132,7 +124,7 @@ def record_results(
         ledger.resolve_dead_letters(layer, system, obj, ok)
 
 
-def check_honest(tally: RunTally) -> None:
+def check_honest(tally: RunMetrics) -> None:
     """Fail the run (red in Airflow, Slack alert) when too many records were rejected to call it a success."""
     attempted = tally.records_written + tally.records_rejected
     if tally.records_rejected >= REJECT_FLOOR and tally.records_rejected > REJECT_THRESHOLD * attempted:

@@ -13,12 +13,13 @@ from typing import Any
 
 from shared_record.dictionary import FieldDictionary, load_dictionary
 from shared_record.layers.common import (
-    RunTally,
     RunWindow,
     check_honest,
     chunks,
     log,
     record_results,
+    recorded_run,
+    run_summary,
     soql_datetime,
     soql_string,
 )
@@ -120,11 +121,9 @@ def run(
     CRM writes use sObject Collections (200 per call) up to `bulk_threshold` records, one Bulk API 2.0 job above.
     """
     dictionary = dictionary or load_dictionary()
-    tally = RunTally(calls=crm.calls)
-    cs.calls = tally.calls
-    run_pk = ledger.start_run(window.dag_id, window.run_id, LAYER, window.logical_date, window.start, window.end,
-                              window.mode, window.dry_run)
-    try:
+    with recorded_run(ledger, window, LAYER) as tally:
+        tally.api_calls = crm.calls
+        cs.calls = crm.calls
         retry = {d["record_key"] for d in ledger.open_dead_letters(LAYER)}
         source = read_source(window, cs, dictionary, retry)
         tally.records_read = len(source)
@@ -147,16 +146,7 @@ def run(
             ledger.add_health(history_rows(dictionary, source, mirror))
             _red_alerts(ledger, plan, present, mirror, alert, today or date.today(), dictionary)
         check_honest(tally)
-    except Exception as exc:
-        ledger.finish_run(run_pk, "failed", tally.metrics(), error=f"{type(exc).__name__}: {exc}")
-        raise
-    ledger.finish_run(run_pk, "success", tally.metrics())
-    summary = {"layer": LAYER, "dag_id": window.dag_id, "mode": window.mode, "dry_run": window.dry_run,
-               "window": [window.start.isoformat(), window.end.isoformat()], **tally.summary()}
-    if window.dry_run:
-        summary["plan"] = plan.lines()
-    log.info("health summary: %s", {k: v for k, v in summary.items() if k != "plan"})
-    return summary
+    return run_summary(LAYER, window, tally, plan.lines())
 
 
 def _red_alerts(ledger: Any, plan: Any, source: dict, mirror: dict, alert: Any, today: date,
