@@ -75,3 +75,21 @@ def test_health_switches_to_bulk_api_past_the_threshold(parts):
     assert stats["calls"]["bulk_job"] == 1 and stats["calls"].get("collections", 0) == 0
     for i, c in enumerate(companies):
         assert crm_admin.call("GET", f"/__admin/records/Account/{c['SfdcAccountId']}")["Open_Tickets__c"] == 100 + i
+
+
+def test_bulk_api_per_record_errors_are_dead_lettered(parts):
+    crm, cs, ledger, crm_admin, cs_admin = parts
+    end = datetime(2026, 11, 18, 12, tzinfo=UTC)
+    companies = cs_admin.call("GET", "/__admin/records/Company", params={"Status": "Active"})["records"][40:55]
+    for c in companies:
+        cs_admin.call("PATCH", f"/__admin/records/Company/{c['Gsid']}",
+                      json={"fields": {"Open_Tickets__gc": 77},
+                            "as_of": (end - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")})
+    crm_admin.call("POST", "/__admin/faults", json={"kind": "record_error", "rate": 1.0, "count": 2,
+                                                     "object": "Account", "code": "UNABLE_TO_LOCK_ROW"})
+    summary = health.run(window(18, hours=4), crm, cs, ledger, bulk_threshold=5)
+    assert summary["api_calls"]["crm_bulk_job"] == 1
+    assert (summary["records_written"], summary["records_rejected"]) == (13, 2)
+    letters = ledger.open_dead_letters(4)
+    assert len(letters) == 2 and {d["error_code"] for d in letters} == {"UNABLE_TO_LOCK_ROW"}
+    assert {d["record_key"] for d in letters} <= {c["SfdcAccountId"] for c in companies}
