@@ -137,6 +137,11 @@ def stored_to_ms(value: str | None) -> int | None:
     return ms
 
 
+def _ms_key(value: Any) -> Any:
+    """The comparison form of a stored date/datetime (what range filters compare), for the range index."""
+    return stored_to_ms(value) if isinstance(value, str) else value
+
+
 def now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -300,7 +305,9 @@ class CsService:
 
     def _matching(self, obj: str, where: Any, order_by: Any) -> list[Record]:
         pred = self._predicate(obj, where) if where else None
-        rows = self.store.all(obj)
+        rows = (self._indexed_candidates(obj, where) or self._range_candidates(obj, where)) if where else None
+        if rows is None:
+            rows = self.store.all(obj)
         if pred is not None:
             rows = [r for r in rows if pred(r)]
         rows.sort(key=lambda r: r["Gsid"])  # cheap on the (already Gsid-ordered) store order
@@ -395,6 +402,16 @@ class CsService:
 
         def val(r: Record) -> Any:
             return norm(get(r))
+
+        if spec["dataType"] in ("DATE", "DATETIME") and "." not in name:
+            cache = _MS_CACHE
+
+            def val(r: Record) -> Any:  # noqa: F811 - the same as above, inlined: range scans are the hot path
+                v = r.get(name)
+                if isinstance(v, str):
+                    ms = cache.get(v)
+                    return ms if ms is not None else stored_to_ms(v)
+                return v
 
         if op in ("EQ", "NE"):
             if multi:
@@ -572,10 +589,82 @@ class CsService:
         index = self._key_index.get((obj, keys))
         if index is None:
             index = {}
-            for r in self.store.all(obj):
-                index.setdefault(tuple(r.get(k) for k in keys), []).append(r["Gsid"])
+            add = index.setdefault
+            if len(keys) == 1:
+                (k,) = keys
+                for r in self.store.all(obj):
+                    add((r.get(k),), []).append(r["Gsid"])
+            else:
+                for r in self.store.all(obj):
+                    add(tuple(r.get(k) for k in keys), []).append(r["Gsid"])
             self._key_index[(obj, keys)] = index
         return index
+
+    def warm_indexes(self) -> int:
+        """Build the key index of every Salesforce-id field and the range index of ModifiedDate now (what the
+        integration upserts, looks up and windows by), so the first API call after a start does not pay for
+        them; returns how many were built."""
+        built = 0
+        for obj, fields in self._fields.items():
+            for name, spec in fields.items():
+                if spec["dataType"] == "SFDCID" and (obj, (name,)) not in self._key_index:
+                    with self.store.lock:
+                        self._index(obj, (name,))
+                    built += 1
+            if "ModifiedDate" in fields:  # incremental reads filter on it
+                self.store.ensure_range_index(obj, "ModifiedDate", key=_ms_key, key_name="ms")
+                built += 1
+        return built
+
+    def _range_candidates(self, obj: str, where: Any) -> list[Record] | None:
+        """For a `where` of one range condition (BTW, GT, GTE, LT, LTE) on a plain date or datetime field (the
+        window of an incremental read), the records in that range from the store's range index; None when
+        the query needs a full scan. The caller still applies the predicate."""
+        conds = where.get("conditions") if isinstance(where, dict) else None
+        if not isinstance(conds, list) or len(conds) != 1 or not isinstance(conds[0], dict):
+            return None
+        cond = conds[0]
+        name, op = str(cond.get("name", "")), str(cond.get("operator") or "EQ").upper()
+        alias = str(cond.get("alias") or "A")
+        if op not in ("BTW", "GT", "GTE", "LT", "LTE") or "." in name \
+                or str(where.get("expression") or alias).strip() != alias:
+            return None
+        spec = self.fields(obj).get(name)
+        if spec is None or spec["dataType"] not in ("DATE", "DATETIME"):
+            return None
+        raw = cond.get("value", [])
+        values = raw if isinstance(raw, list) else [raw]
+        if len(values) < (2 if op == "BTW" else 1):
+            return None  # the predicate raises the error
+        vals = [self._filter_value(spec, v, name) for v in values]
+        lo = vals[0] if op in ("BTW", "GT", "GTE") else None
+        hi = vals[1] if op == "BTW" else vals[0] if op in ("LT", "LTE") else None
+        return self.store.range_records(obj, name, lo, hi, key=_ms_key, key_name="ms")
+
+    def _indexed_candidates(self, obj: str, where: Any) -> list[Record] | None:
+        """Records that may match a `where` of one EQ/IN condition on a plain text field, from the key index
+        (the one the upserts keep up to date); None when the query needs a full scan. The caller still
+        applies the predicate, so the result is exactly that of a scan."""
+        conds = where.get("conditions") if isinstance(where, dict) else None
+        if not isinstance(conds, list) or len(conds) != 1 or not isinstance(conds[0], dict):
+            return None
+        cond = conds[0]
+        name, op = str(cond.get("name", "")), str(cond.get("operator") or "EQ").upper()
+        alias = str(cond.get("alias") or "A")
+        expression = str(where.get("expression") or alias).strip()
+        if op not in ("EQ", "IN") or "." in name or expression != alias:
+            return None
+        spec = self.fields(obj).get(name)
+        if spec is None or spec["dataType"] in (*NUMERIC, "DATE", "DATETIME", "BOOLEAN", "MULTISELECTDROPDOWNLIST"):
+            return None
+        raw = cond.get("value", [])
+        values = raw if isinstance(raw, list) else [raw]
+        if not values or any(v is None for v in values):
+            return None
+        index = self._index(obj, (name,))
+        get = self.store.get
+        gsids = {g for v in {str(v) for v in values} for g in index.get((v,), ())}
+        return [r for r in (get(obj, g) for g in gsids) if r is not None]
 
     def write(self, obj: str, body: Any, keys: list[str] | None, stamp: str | None = None) -> dict[str, Any]:
         """Insert (keys None) or upsert by `keys`: all-or-nothing validation, then per-record fault injection.
@@ -599,7 +688,7 @@ class CsService:
                 self.field(obj, k)
             key_t = tuple(keys)
         stamp = stamp or now_iso()
-        with self.store.lock:
+        with self.store.batch():
             cleaned: list[dict[str, Any]] = []
             errors: list[dict[str, Any]] = []
             pending: set[tuple] = set()  # keys inserted earlier in this call

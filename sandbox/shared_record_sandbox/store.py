@@ -11,11 +11,13 @@ store's lock; callers that need several operations to be atomic hold `store.lock
 
 from __future__ import annotations
 
+import bisect
 import json
 import pickle
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,11 @@ class Store:
         self._db.executescript(_JOURNAL_DDL)
         self._objects: dict[str, dict[str, Record]] = {}
         self._meta: dict[str, Any] = {}
+        self._batch_depth = 0  # > 0 inside `batch()`: journal rows are committed once, when it ends
+        # Range indexes, built on first use and kept up to date by every write (see `range_records`).
+        self._ranges: dict[tuple[str, str, str], _RangeIndex] = {}
+        self._order: dict[str, dict[str, int]] = {}  # obj -> record id -> insertion position (dict order)
+        self._next_pos = 0
         self._load()
 
     # ---- loading and persistence -------------------------------------------------------------
@@ -77,6 +84,8 @@ class Store:
         with self.lock:
             self._objects.clear()
             self._meta.clear()
+            self._ranges.clear()
+            self._order.clear()
             self._snapshot_path.unlink(missing_ok=True)
             self._db.execute("DELETE FROM journal")
             self._db.execute("DELETE FROM meta")
@@ -85,6 +94,23 @@ class Store:
     def close(self) -> None:
         with self.lock:
             self._db.close()
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Hold the lock and commit the journal once at the end instead of once per write (one API call
+        that writes 200 records is one transaction, as it would be on the real platform)."""
+        with self.lock:
+            self._batch_depth += 1
+            try:
+                yield
+            finally:
+                self._batch_depth -= 1
+                if self._batch_depth == 0:
+                    self._db.commit()
+
+    def _commit(self) -> None:
+        if not self._batch_depth:
+            self._db.commit()
 
     # ---- records -------------------------------------------------------------------------------
     def is_empty(self) -> bool:
@@ -116,25 +142,72 @@ class Store:
         with self.lock:
             table = self._objects.setdefault(obj, {})
             rows = []
+            ranges = [ix for (o, _f, _k), ix in self._ranges.items() if o == obj]
+            order = self._order.get(obj)
+            if ranges and isinstance(records, list) and len(records) > max(1000, len(table) // 20):
+                for (o, f, k) in [key for key in self._ranges if key[0] == obj]:  # cheaper to rebuild later
+                    del self._ranges[(o, f, k)]
+                ranges = []
             for rec in records:
                 rid = rec[id_field]
+                old = table.get(rid)
                 table[rid] = rec
+                for ix in ranges:
+                    ix.replace(rid, old, rec)
+                if order is not None and old is None:
+                    order[rid] = self._next_pos
+                    self._next_pos += 1
                 if journal:
                     rows.append((obj, rid, json.dumps(rec, default=str)))
             if rows:
                 self._db.executemany("INSERT INTO journal(object, record_id, data) VALUES (?,?,?)", rows)
-                self._db.commit()
+                self._commit()
 
     def remove(self, obj: str, record_id: str) -> Record | None:
         """Physically remove a record (Salesforce deletes are flags; this is for hard deletes/CS deletes)."""
         with self.lock:
             rec = self._objects.get(obj, {}).pop(record_id, None)
             if rec is not None:
+                for (o, _f, _k), ix in self._ranges.items():
+                    if o == obj:
+                        ix.replace(record_id, rec, None)
+                if obj in self._order:
+                    self._order[obj].pop(record_id, None)
                 self._db.execute(
                     "INSERT INTO journal(object, record_id, data) VALUES (?,?,NULL)", (obj, record_id)
                 )
-                self._db.commit()
+                self._commit()
             return rec
+
+    def ensure_range_index(self, obj: str, field: str, key: Callable[[Any], Any] | None = None,
+                           key_name: str = "raw") -> _RangeIndex:
+        """The range index of `obj.field` (by `key`), built now if it is not yet (one sort of the object)."""
+        with self.lock:
+            ix = self._ranges.get((obj, field, key_name))
+            if ix is None:
+                ix = _RangeIndex(field, key or (lambda v: v))
+                ix.build(self._objects.get(obj, {}).items())
+                self._ranges[(obj, field, key_name)] = ix
+            return ix
+
+    def range_records(self, obj: str, field: str, lo: Any, hi: Any, key: Callable[[Any], Any] | None = None,
+                      key_name: str = "raw") -> list[Record]:
+        """Records of `obj` whose `key(record[field])` lies in [lo, hi] (None: unbounded), plus every record
+        whose key is not a comparable value (None, or another type than the others): a superset of what a
+        range filter on the field can match, in storage order, found without reading the whole object.
+        Callers still apply their own filter. `key_name` names `key` (one index per field and key)."""
+        with self.lock:
+            ix = self.ensure_range_index(obj, field, key, key_name)
+            order = self._order.get(obj)
+            if order is None:
+                order = self._order[obj] = {}
+                for rid in self._objects.get(obj, {}):
+                    order[rid] = self._next_pos
+                    self._next_pos += 1
+            table = self._objects.get(obj, {})
+            rids = ix.between(lo, hi)
+            rids.sort(key=order.__getitem__)
+            return [table[r] for r in rids]
 
     # ---- metadata (live schema, counters, fault rules) ----------------------------------------
     def meta_get(self, key: str, default: Any = None) -> Any:
@@ -160,3 +233,80 @@ class Store:
             first = int(self._meta.get(f"counter:{key}", start - 1)) + 1
             self.meta_set(f"counter:{key}", first + n - 1)
             return first
+
+
+class _RangeIndex:
+    """A sorted (key, record id) list of one field, for range filters; keys of another type than the first
+    one seen (and None) are kept aside and returned with every range."""
+
+    def __init__(self, field: str, key: Callable[[Any], Any]) -> None:
+        self.field, self.key = field, key
+        self.sorted: list[tuple[Any, str]] = []
+        self.aside: set[str] = set()
+        self.type: type | None = None
+
+    def _key(self, rec: Record) -> Any:
+        try:
+            k = self.key(rec.get(self.field))
+        except (TypeError, ValueError):
+            return None
+        if k is None or isinstance(k, bool):
+            return None
+        if self.type is None and isinstance(k, str | int | float):
+            self.type = str if isinstance(k, str) else float
+        if self.type is str and isinstance(k, str):
+            return k
+        if self.type is float and isinstance(k, int | float):
+            return k
+        return None
+
+    def build(self, items: Iterable[tuple[str, Record]]) -> None:
+        rows = []
+        for rid, rec in items:
+            k = self._key(rec)
+            if k is None:
+                self.aside.add(rid)
+            else:
+                rows.append((k, rid))
+        rows.sort()
+        self.sorted = rows
+
+    def replace(self, rid: str, old: Record | None, new: Record | None) -> None:
+        if old is not None:
+            k = self._key(old)
+            if k is None:
+                self.aside.discard(rid)
+            else:
+                i = bisect.bisect_left(self.sorted, (k, rid))
+                if i < len(self.sorted) and self.sorted[i] == (k, rid):
+                    del self.sorted[i]
+        if new is not None:
+            k = self._key(new)
+            if k is None:
+                self.aside.add(rid)
+            else:
+                bisect.insort(self.sorted, (k, rid))
+
+    def between(self, lo: Any, hi: Any) -> list[str]:
+        if self.type is None or (lo is not None and not isinstance(lo, self.type if self.type is str
+                                                                    else int | float)) \
+                or (hi is not None and not isinstance(hi, self.type if self.type is str else int | float)):
+            return [rid for _k, rid in self.sorted] + list(self.aside)  # not comparable: everything
+        start = 0 if lo is None else bisect.bisect_left(self.sorted, (lo,))
+        end = len(self.sorted)
+        if hi is not None:
+            end = bisect.bisect_left(self.sorted, (hi, _MAX_ID), start)
+        return [rid for _k, rid in self.sorted[start:end]] + list(self.aside)
+
+
+class _MaxId(str):
+    """Sorts after every record id (the upper bound of a key's ids)."""
+
+    def __lt__(self, other: object) -> bool:
+        return False
+
+    def __gt__(self, other: object) -> bool:
+        return True
+
+
+_MAX_ID = _MaxId("\U0010ffff")

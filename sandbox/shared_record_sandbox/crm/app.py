@@ -492,7 +492,7 @@ class CrmService:
         undo: list[tuple[str, str, dict[str, Any] | None]] = []
         written: Counter[str] = Counter()
         failed = False
-        with self.store.lock:
+        with self.store.batch():
             for op, rid in zip(ops, ids, strict=True):
                 try:
                     before, obj, created = op()

@@ -466,6 +466,9 @@ def compile_where(org: Org, oi: ObjectIndex, node: Any) -> Pred:
         p = parts[0]
         return lambda r: not p(r)
     if node.op == "and":
+        if len(parts) == 2:  # the common window filter (a >= x AND a <= y), without a generator per record
+            p1, p2 = parts
+            return lambda r: p1(r) and p2(r)
         return lambda r: all(p(r) for p in parts)
     return lambda r: any(p(r) for p in parts)
 
@@ -494,10 +497,15 @@ class Plan:
     limit: int | None
     offset: int | None
     count: tuple | None  # ("count", Resolved | None, alias)
+    range: tuple[str, Any, Any] | None = None  # (field, lo, hi): the WHERE implies lo <= field <= hi
 
     def run(self) -> list[str]:
         """Matching record ids after WHERE, ORDER BY, OFFSET and LIMIT."""
-        rows = self.org.store.all(self.oi.name)
+        if self.range is not None:  # a window on a date/datetime field: only the records in that range
+            field, lo, hi = self.range
+            rows = self.org.store.range_records(self.oi.name, field, lo, hi)
+        else:
+            rows = self.org.store.all(self.oi.name)
         pred, incl = self.pred, self.include_deleted
         if not incl:
             rows = [r for r in rows if not r.get("IsDeleted")]
@@ -638,7 +646,34 @@ def compile_query(text: str, org: Org, include_deleted: bool = False) -> Plan:
         sel.limit,
         sel.offset,
         count,
+        _range_of(org, oi, sel.where),
     )
+
+
+def _range_of(org: Org, oi: ObjectIndex, where: Any) -> tuple[str, Any, Any] | None:
+    """(field, lo, hi) when `where` is one comparison, or an AND of comparisons, on one plain date/datetime
+    field of the queried object (`SystemModstamp >= x AND SystemModstamp <= y`): the stored values of every
+    matching record lie in [lo, hi] (None: unbounded). Anything else: None (the query scans)."""
+    conds = [where] if isinstance(where, Cond) else where.items if (
+        isinstance(where, Bool) and where.op == "and" and all(isinstance(c, Cond) for c in where.items)) else []
+    if not conds or any(c.op != "cmp" or len(c.path) != 1 or c.values[0].kind in {"date_literal", "null"}
+                        or c.cmp in {"!=", "<>"} for c in conds):
+        return None
+    if len({c.path[0].lower() for c in conds}) != 1:
+        return None
+    res = resolve(org, oi, conds[0].path)
+    if res.rels or res.type not in {"date", "datetime"}:
+        return None
+    lo = hi = None
+    for c in conds:
+        v = _convert(c.values[0], res)
+        if not isinstance(v, str):
+            return None
+        if c.cmp in {">", ">=", "="}:
+            lo = v if lo is None else max(lo, v)
+        if c.cmp in {"<", "<=", "="}:
+            hi = v if hi is None else min(hi, v)
+    return res.field["name"], lo, hi
 
 
 def _subplan(org: Org, parent: ObjectIndex, sel: Select) -> SubPlan:
