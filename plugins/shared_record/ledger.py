@@ -737,12 +737,23 @@ class Ledger:
         One statement (upsert whose update only fires when the state differs), so two concurrent callers
         cannot both see the same change.
         """
-        row = {"alert_key": alert_key, "state": state, "changed_at": _now()}
+        return alert_key in self.alert_states_changed({alert_key: state})
+
+    def alert_states_changed(self, states: Mapping[str, str]) -> set[str]:
+        """Store every `alert_key -> state`; returns the keys whose state differs from the stored one (or had
+        none). One transaction, one upsert per chunk (only rows whose state changes are touched and
+        returned), so a run that looks at thousands of accounts pays for a few statements, not thousands."""
+        now = _now()
+        rows = [{"alert_key": k, "state": v, "changed_at": now} for k, v in states.items()]
+        changed: set[str] = set()
         with self.engine.begin() as conn:
-            result = self._upsert(conn, alert_state, [row], ("alert_key",),
-                                  {"state": "excluded", "changed_at": "excluded"},
-                                  where=lambda ex: alert_state.c.state != ex.state)
-            return result.rowcount == 1
+            for part in _chunks(rows):
+                result = self._upsert(conn, alert_state, part, ("alert_key",),
+                                      {"state": "excluded", "changed_at": "excluded"},
+                                      where=lambda ex: alert_state.c.state != ex.state,
+                                      returning=(alert_state.c.alert_key,))
+                changed.update(r[0] for r in result.all())
+        return changed
 
     # ------------------------------------------------------------------ schema drift
 

@@ -193,7 +193,9 @@ class CsService:
         self._fields: dict[str, dict[str, dict[str, Any]]] = {}
         self._version = 0  # bumped on every write/schema change; keys the query cache
         self._query_cache: OrderedDict[str, tuple[int, list[Record]]] = OrderedDict()
-        self._key_index: dict[tuple[str, tuple[str, ...]], dict[tuple, list[str]]] = {}
+        self._key_index: dict[tuple[str, tuple[str, ...]], dict[tuple, dict[str, None]]] = {}
+        # key values -> the Gsids holding them, as an insertion-ordered set: records sharing a value (a
+        # lookup field that is mostly empty) must not make each write O(records)
         self._reindex()
 
     # ---- schema -------------------------------------------------------------------------------
@@ -572,12 +574,18 @@ class CsService:
         for (o, keys), index in self._key_index.items():
             if o != obj:
                 continue
-            if old is not None:
-                ids = index.get(tuple(old.get(k) for k in keys))
-                if ids and old["Gsid"] in ids:
-                    ids.remove(old["Gsid"])
-            if new is not None:
-                index.setdefault(tuple(new.get(k) for k in keys), []).append(new["Gsid"])
+            old_key = tuple(old.get(k) for k in keys) if old is not None else None
+            new_key = tuple(new.get(k) for k in keys) if new is not None else None
+            if old_key == new_key:
+                continue  # the usual update: the key fields did not change
+            if old_key is not None:
+                ids = index.get(old_key)
+                if ids is not None:
+                    ids.pop(old["Gsid"], None)
+                    if not ids:
+                        del index[old_key]
+            if new_key is not None:
+                index.setdefault(new_key, {})[new["Gsid"]] = None
         if new is None:
             assert old is not None
             self.store.remove(obj, old["Gsid"])
@@ -585,7 +593,7 @@ class CsService:
             self.store.put(obj, new, "Gsid")
         self._version += 1
 
-    def _index(self, obj: str, keys: tuple[str, ...]) -> dict[tuple, list[str]]:
+    def _index(self, obj: str, keys: tuple[str, ...]) -> dict[tuple, dict[str, None]]:
         index = self._key_index.get((obj, keys))
         if index is None:
             index = {}
@@ -593,10 +601,10 @@ class CsService:
             if len(keys) == 1:
                 (k,) = keys
                 for r in self.store.all(obj):
-                    add((r.get(k),), []).append(r["Gsid"])
+                    add((r.get(k),), {})[r["Gsid"]] = None
             else:
                 for r in self.store.all(obj):
-                    add(tuple(r.get(k) for k in keys), []).append(r["Gsid"])
+                    add(tuple(r.get(k) for k in keys), {})[r["Gsid"]] = None
             self._key_index[(obj, keys)] = index
         return index
 
@@ -725,9 +733,9 @@ class CsService:
                     injected.append({"index": i, "errorCode": code, "errorDesc": f"injected fault: {code}",
                                      "record": records[i]})
                     continue
-                matches = (index or {}).get(tuple(vals[k] for k in key_t), []) if key_t else []
+                matches = list((index or {}).get(tuple(vals[k] for k in key_t), ())) if key_t else []
                 if matches:
-                    for g in list(matches):
+                    for g in matches:
                         old = self.store.get(obj, g)
                         if old is None:
                             continue

@@ -188,6 +188,7 @@ class Store:
                 ix = _RangeIndex(field, key or (lambda v: v))
                 ix.build(self._objects.get(obj, {}).items())
                 self._ranges[(obj, field, key_name)] = ix
+            self._storage_order(obj)  # built now too: range results come back in storage order
             return ix
 
     def range_records(self, obj: str, field: str, lo: Any, hi: Any, key: Callable[[Any], Any] | None = None,
@@ -198,16 +199,31 @@ class Store:
         Callers still apply their own filter. `key_name` names `key` (one index per field and key)."""
         with self.lock:
             ix = self.ensure_range_index(obj, field, key, key_name)
-            order = self._order.get(obj)
-            if order is None:
-                order = self._order[obj] = {}
-                for rid in self._objects.get(obj, {}):
-                    order[rid] = self._next_pos
-                    self._next_pos += 1
+            order = self._order[obj]
             table = self._objects.get(obj, {})
             rids = ix.between(lo, hi)
             rids.sort(key=order.__getitem__)
             return [table[r] for r in rids]
+
+    def records_by_ids(self, obj: str, ids: Iterable[str]) -> list[Record]:
+        """The stored records of `obj` among `ids`, in storage order (as a scan would return them), found
+        without reading the whole object."""
+        with self.lock:
+            table = self._objects.get(obj, {})
+            found = [rid for rid in set(ids) if rid in table]
+            if len(found) > 1:
+                order = self._storage_order(obj)
+                found.sort(key=order.__getitem__)
+            return [table[r] for r in found]
+
+    def _storage_order(self, obj: str) -> dict[str, int]:
+        order = self._order.get(obj)
+        if order is None:
+            order = self._order[obj] = {}
+            for rid in self._objects.get(obj, {}):
+                order[rid] = self._next_pos
+                self._next_pos += 1
+        return order
 
     # ---- metadata (live schema, counters, fault rules) ----------------------------------------
     def meta_get(self, key: str, default: Any = None) -> Any:

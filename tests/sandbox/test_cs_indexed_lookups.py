@@ -104,3 +104,27 @@ def test_crm_window_queries_answer_like_a_scan_in_the_same_order(tmp_path):
             got = plan.run()
             plan.range = None  # the same query as a full scan
             assert got == plan.run() and got
+
+
+def test_crm_id_lookups_answer_like_a_scan_in_the_same_order(tmp_path):
+    from shared_record_sandbox import seed as seeding
+    from shared_record_sandbox.crm import soql
+    from shared_record_sandbox.crm.org import Org
+
+    crm, cs = Store(tmp_path, "crm"), Store(tmp_path, "cs")
+    seeding.seed(crm, cs, 60, 1, seeding.parse_anchor(None))
+    org = Org(crm)
+    ids = [r["Id"] for r in crm.all("Account")]
+    org.delete("Account", ids[5], "2026-11-20T10:30:00Z")
+    picked = [ids[40], ids[5], ids[2], ids[2][:15], "001000000000000AAA"]  # out of order, a 15-char id, a miss
+    quoted = ", ".join(f"'{i}'" for i in picked)
+    for where in (f"Id IN ({quoted})", f"Id = '{ids[7]}'", f"Id IN ({quoted}) AND Name != 'nobody'",
+                  f"Name != 'nobody' AND Id IN ({quoted})"):
+        for include_deleted in (False, True):
+            plan = soql.compile_query(f"SELECT Id, Name FROM Account WHERE {where}", org, include_deleted)
+            assert plan.ids is not None, where
+            got = plan.run()
+            plan.ids = None  # the same query as a full scan
+            assert got == plan.run() and got, where
+    plan = soql.compile_query(f"SELECT Id FROM Account WHERE Id IN ({quoted}) OR Name = 'x'", org)
+    assert plan.ids is None  # an OR needs the scan

@@ -296,6 +296,16 @@ def test_alert_state_changed_once_per_change(ledger):
     assert ledger.alert_state_changed("health_red_renewal:001B", "ok") is True
 
 
+def test_alert_states_changed_in_one_batch(ledger):
+    keys = {f"health_red_renewal:001{i:04d}": "ok" for i in range(1200)}  # more than one chunk
+    assert ledger.alert_states_changed(keys) == set(keys)  # first sighting of each
+    assert ledger.alert_states_changed(keys) == set()  # nothing changed: nothing reported, nothing rewritten
+    flipped = {k: "red_renewal" for k in list(keys)[::100]}
+    assert ledger.alert_states_changed({**keys, **flipped}) == set(flipped)
+    assert ledger.alert_state_changed(next(iter(flipped)), "red_renewal") is False  # the single form agrees
+    assert ledger.alert_states_changed({}) == set()
+
+
 def test_alert_state_concurrent_callers_only_one_sees_the_change(db):
     ledgers = [Ledger(db["url"]) for _ in range(6)]
     ledgers[0].alert_state_changed("champion:001A", "003A")

@@ -153,18 +153,22 @@ def _red_alerts(ledger: Any, plan: Any, source: dict, mirror: dict, alert: Any, 
                 dictionary: FieldDictionary) -> None:
     """Alert the AE when health is Red and the renewal is inside 120 days: once per change of that state."""
     color_spec = dictionary["health_color"]
+    states: dict[str, str] = {}
     for key, company in source.items():
         try:
             color = to_canonical(color_spec, company.get(color_spec.cs.field), "cs")
         except ValueRejected:
             continue
-        account = mirror[key]
-        renewal = account.get("Renewal_Date__c")
+        renewal = mirror[key].get("Renewal_Date__c")
         at_risk = (color == "Red" and renewal is not None
                    and today <= date.fromisoformat(renewal) <= today + timedelta(days=RENEWAL_ALERT_DAYS))
-        state = "red_renewal" if at_risk else "ok"
-        if ledger.alert_state_changed(f"health_red_renewal:{key}", state) and at_risk and alert is not None:
-            alert(_red_alert(account, company, renewal, today))
+        states[f"health_red_renewal:{key}"] = "red_renewal" if at_risk else "ok"
+    changed = ledger.alert_states_changed(states)
+    for alert_key in sorted(changed):
+        key = alert_key.split(":", 1)[1]
+        if states[alert_key] == "red_renewal" and alert is not None:
+            account = mirror[key]
+            alert(_red_alert(account, source[key], account["Renewal_Date__c"], today))
 
 
 def _red_alert(account: dict, company: dict, renewal: str, today: date) -> Any:

@@ -498,10 +498,13 @@ class Plan:
     offset: int | None
     count: tuple | None  # ("count", Resolved | None, alias)
     range: tuple[str, Any, Any] | None = None  # (field, lo, hi): the WHERE implies lo <= field <= hi
+    ids: list[str] | None = None  # the WHERE implies Id IN ids: fetch those records, as Salesforce's index would
 
     def run(self) -> list[str]:
         """Matching record ids after WHERE, ORDER BY, OFFSET and LIMIT."""
-        if self.range is not None:  # a window on a date/datetime field: only the records in that range
+        if self.ids is not None:  # Id = / Id IN (...): only those records
+            rows = self.org.store.records_by_ids(self.oi.name, self.ids)
+        elif self.range is not None:  # a window on a date/datetime field: only the records in that range
             field, lo, hi = self.range
             rows = self.org.store.range_records(self.oi.name, field, lo, hi)
         else:
@@ -647,7 +650,23 @@ def compile_query(text: str, org: Org, include_deleted: bool = False) -> Plan:
         sel.offset,
         count,
         _range_of(org, oi, sel.where),
+        _ids_of(org, oi, sel.where),
     )
+
+
+def _ids_of(org: Org, oi: ObjectIndex, where: Any) -> list[str] | None:
+    """The record ids a WHERE limits the query to, when it is `Id = x` or `Id IN (...)`, alone or as one term
+    of a top-level AND; None otherwise (the query scans or uses a range). The predicate is still applied."""
+    terms = [where] if isinstance(where, Cond) else where.items if (
+        isinstance(where, Bool) and where.op == "and") else []
+    for c in terms:
+        if isinstance(c, Cond) and len(c.path) == 1 and c.path[0].lower() == "id" and (
+                c.op == "in_" or (c.op == "cmp" and c.cmp == "=")):
+            res = resolve(org, oi, c.path)
+            if res.rels or res.type != "id" or any(v.kind != "string" for v in c.values):
+                continue
+            return list(dict.fromkeys(_convert(v, res) for v in c.values))
+    return None
 
 
 def _range_of(org: Org, oi: ObjectIndex, where: Any) -> tuple[str, Any, Any] | None:
