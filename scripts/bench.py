@@ -363,7 +363,8 @@ def bench_size(accounts: int, changes: int, large: bool) -> dict[str, dict[str, 
     sandbox.start(timeout=900)
     out: dict[str, dict[str, Any]] = {}
     try:
-        say(f"   seeded and serving in {time.monotonic() - t0:.1f}s (pid {sandbox.pid})")
+        seed_seconds = time.monotonic() - t0
+        say(f"   seeded and serving in {seed_seconds:.1f}s (pid {sandbox.pid})")
         env = airflow_env(sandbox, ledger_url)
         ensure_airflow_db(env)
         global SANDBOX_IDLE_CPU
@@ -407,6 +408,7 @@ def bench_size(accounts: int, changes: int, large: bool) -> dict[str, dict[str, 
                 "layer": layer,
                 "accounts": accounts,
                 "changes": changes,
+                "sandbox_seed_seconds": round(seed_seconds, 1),
                 "window": [iso(end - timedelta(hours=WINDOW_HOURS[layer])), iso(end)],
                 "records_read": run["records_read"],
                 "records_written": run["records_written"],

@@ -4,7 +4,6 @@ CS platform mirroring the CRM's values after the dictionary's tier mapping."""
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 
@@ -224,13 +223,12 @@ def test_people_and_deal_snapshots_mirror_contacts_and_won_deals(stores):
         assert sum(e["is_primary"] for e in champion_map) == 1
 
 
-def test_seed_and_persist_are_fast_and_survive_a_reload(tmp_path):
-    t0 = time.perf_counter()
+def test_seed_persists_and_survives_a_reload(tmp_path):
+    # How long seeding takes is measured by `make bench` (sandbox_seed_seconds), not here.
     crm, cs, counts = seeded(tmp_path, 5000, 1)
     crm.compact()
     cs.compact()
-    elapsed = time.perf_counter() - t0
-    assert counts["crm.Account"] == 5000 and elapsed < 15  # 100k takes ~27 s on 2 cores (see docs)
+    assert counts["crm.Account"] == 5000
     crm.close()
     cs.close()
     again = Store(tmp_path, "crm")
