@@ -7,10 +7,11 @@ with AIRFLOW_PORT); the admin password is printed by Airflow and kept in
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
+
+from airflow_env import airflow_env  # scripts/ is on sys.path: run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
 AIRFLOW_HOME = Path(os.environ.get("AIRFLOW_HOME", ROOT / ".airflow"))
@@ -28,20 +29,14 @@ def main() -> int:
         return 2
     sandbox = SandboxProcess.attach(STATE)
     port = os.environ.get("AIRFLOW_PORT", "8080")
-    env = os.environ.copy()
-    env.update(sandbox.airflow_conn_env())
-    env.update(
-        AIRFLOW_HOME=str(AIRFLOW_HOME),
-        AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"),
-        AIRFLOW__CORE__PLUGINS_FOLDER=str(ROOT / "plugins"),
-        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+    env = airflow_env(
+        AIRFLOW_HOME, sandbox, f"sqlite:///{AIRFLOW_HOME / 'shared_record_ledger.db'}",
         AIRFLOW__API__HOST="127.0.0.1",
         AIRFLOW__API__PORT=port,
         AIRFLOW__API__BASE_URL=f"http://127.0.0.1:{port}",
-        AIRFLOW_CONN_SHARED_RECORD_LEDGER=json.dumps(
-            {"conn_type": "sqlite", "extra": {"url": f"sqlite:///{AIRFLOW_HOME / 'shared_record_ledger.db'}"}}),
-        PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),  # standalone runs `airflow`
-        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT / "scripts" / "loopback"), env.get("PYTHONPATH")])),
+        # `airflow standalone` starts its components as `airflow ...`: the venv's bin comes first
+        PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT / "scripts" / "loopback"), os.environ.get("PYTHONPATH")])),
     )
     AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
     print(f"Airflow UI: http://127.0.0.1:{port}  (DAGs start paused: unpause one to schedule it)")

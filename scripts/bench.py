@@ -34,6 +34,7 @@ from typing import Any
 
 import psutil
 import requests
+from airflow_env import airflow_env, ensure_airflow_db  # scripts/ is on sys.path: run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / ".bench"
@@ -72,31 +73,9 @@ def iso(dt: datetime) -> str:
 
 
 # ---- environment ----------------------------------------------------------------------------------
-def airflow_env(sandbox: Any, ledger_url: str) -> dict[str, str]:
-    env = os.environ.copy()
-    env.update(
-        AIRFLOW_HOME=str(AIRFLOW_HOME),
-        AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"),
-        AIRFLOW__CORE__PLUGINS_FOLDER=str(ROOT / "plugins"),
-        AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT="60",
-        PYTHONDONTWRITEBYTECODE="1",
-    )
-    if sandbox is not None:
-        env.update(sandbox.airflow_conn_env())
-    env["AIRFLOW_CONN_SHARED_RECORD_LEDGER"] = json.dumps({"conn_type": "sqlite", "extra": {"url": ledger_url}})
-    return env
-
-
-def ensure_airflow_db(env: dict[str, str]) -> None:
-    marker = AIRFLOW_HOME / ".migrated"
-    if marker.exists():
-        return
-    say("Preparing Airflow's metadata database under .bench/airflow (SQLite, once) ...")
-    AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    marker.touch()
+def bench_env(sandbox: Any, ledger_url: str) -> dict[str, str]:
+    return airflow_env(AIRFLOW_HOME, sandbox, ledger_url, AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT="60",
+                       PYTHONDONTWRITEBYTECODE="1")
 
 
 # ---- measuring a process --------------------------------------------------------------------------
@@ -365,8 +344,8 @@ def bench_size(accounts: int, changes: int, large: bool) -> dict[str, dict[str, 
     try:
         seed_seconds = time.monotonic() - t0
         say(f"   seeded and serving in {seed_seconds:.1f}s (pid {sandbox.pid})")
-        env = airflow_env(sandbox, ledger_url)
-        ensure_airflow_db(env)
+        env = bench_env(sandbox, ledger_url)
+        ensure_airflow_db(env, say)
         global SANDBOX_IDLE_CPU
         cpu0 = cpu_seconds(sandbox.pid)
         time.sleep(5)
@@ -552,7 +531,7 @@ def main() -> int:
     for accounts in (small_n, large_n):
         per_layer = bench_size(accounts, changes, large=accounts == large_n)
         results.extend(per_layer.values())
-    parse = parse_times(airflow_env(None, f"sqlite:///{BENCH / 'ledger-parse.db'}"))
+    parse = parse_times(bench_env(None, f"sqlite:///{BENCH / 'ledger-parse.db'}"))
     say("\nParse times: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in parse.items()))
     for r in results:
         r["parse_seconds_by_file"] = parse

@@ -16,6 +16,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from airflow_env import airflow_env, ensure_airflow_db  # scripts/ is on sys.path: run as a script
+
 ROOT = Path(__file__).resolve().parents[1]
 AIRFLOW_HOME = Path(os.environ.get("AIRFLOW_HOME", ROOT / ".airflow"))
 STATE = Path(os.environ.get("SANDBOX_STATE_DIR", ROOT / ".sandbox"))
@@ -25,30 +27,6 @@ DAGS = [p.stem for p in sorted((ROOT / "dags").glob("*.py")) if not p.name.start
 
 def say(text: str = "") -> None:
     print(text, flush=True)
-
-
-def airflow_env(sandbox) -> dict[str, str]:
-    env = os.environ.copy()
-    env.update(
-        AIRFLOW_HOME=str(AIRFLOW_HOME),
-        AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"),
-        AIRFLOW__CORE__PLUGINS_FOLDER=str(ROOT / "plugins"),
-        AIRFLOW__CORE__LOAD_EXAMPLES="False",
-    )
-    env.update(sandbox.airflow_conn_env())
-    env["AIRFLOW_CONN_SHARED_RECORD_LEDGER"] = json.dumps({"conn_type": "sqlite", "extra": {"url": LEDGER_URL}})
-    return env
-
-
-def ensure_airflow_db(env: dict[str, str]) -> None:
-    marker = AIRFLOW_HOME / ".migrated"
-    if marker.exists():
-        return
-    say("Preparing Airflow's metadata database (SQLite, once) ...")
-    AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    marker.touch()
 
 
 def floor_to(dt: datetime, hours: int) -> datetime:
@@ -147,8 +125,8 @@ def main() -> int:
         say(f"Starting the sandboxes (Salesforce, CS platform, Slack) with {accounts} seeded accounts ...")
         sandbox.start()
     try:
-        env = airflow_env(sandbox)
-        ensure_airflow_db(env)
+        env = airflow_env(AIRFLOW_HOME, sandbox, LEDGER_URL)
+        ensure_airflow_db(env, say)
         now = datetime.now(UTC)
         hour_end = floor_to(now, 1)
         four_end = floor_to(now, 4)

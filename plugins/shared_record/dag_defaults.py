@@ -21,6 +21,9 @@ DEFAULT_ARGS: dict[str, Any] = {
     "retry_exponential_backoff": 2.0,  # Airflow 3.3: a multiplier (1, 2, 4 minutes ...)
     "max_retry_delay": timedelta(minutes=20),
     "on_failure_callback": on_task_failure,
+    # One run of a layer at a time, however it was started: max_active_runs=1 does not hold back backfill runs
+    # (a backfill has its own limit), and two overlapping runs of one layer could write a stale value last.
+    "max_active_tis_per_dag": 1,
 }
 
 

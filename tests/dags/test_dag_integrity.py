@@ -42,6 +42,7 @@ def test_policy(dagbag, path):
         assert t.retries >= 2
         assert t.retry_exponential_backoff
         assert t.on_failure_callback, f"{t.task_id} has no failure callback: a failure must reach Slack"
+        assert t.max_active_tis_per_dag == 1, "runs of one layer never overlap, backfills included"
 
 
 def test_dag_files_do_no_io_at_parse_time():
