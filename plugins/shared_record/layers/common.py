@@ -88,14 +88,18 @@ def recorded_run(ledger: Any, window: RunWindow, layer: int) -> Iterator[RunMetr
     ledger.finish_run(run_pk, "success", metrics)
 
 
+PLAN_XCOM_LINES = 500  # plan lines a dry run returns as XCom; a full reconcile's plan can have 100,000s
+
+
 def run_summary(layer: int, window: RunWindow, metrics: RunMetrics, plan_lines: list[str]) -> dict[str, Any]:
     """What a run returns (the task's XCom) and logs: its window, mode, counters and, for a dry run, the plan."""
     summary = {"layer": layer, "dag_id": window.dag_id, "mode": window.mode, "dry_run": window.dry_run,
                "window": [window.start.isoformat(), window.end.isoformat()], **metrics.as_dict()}
     summary["api_calls"] = dict(sorted(summary["api_calls"].items()))
     log.info("%s summary: %s", window.dag_id, summary)
-    if window.dry_run:
-        summary["plan"] = plan_lines
+    if window.dry_run:  # the task's XCom lives in Airflow's metadata DB: the whole plan is in the task log
+        summary["plan"] = plan_lines[:PLAN_XCOM_LINES]
+        summary["plan_lines_total"] = len(plan_lines)
     return summary
 
 
