@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SECRETS = ("crm-token-Zq81vQ", "cs-key-Hh27pL")
 
 # Airflow reads its configuration at import time: set it before anything imports airflow.
-os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".airflow" / "pytest"))
+# The tests' own Airflow home, never the one `make demo` and `make airflow` use (the Makefile exports that one).
+os.environ["AIRFLOW_HOME"] = str(ROOT / ".airflow" / "pytest")
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
 os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(ROOT / "plugins")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"

@@ -215,7 +215,8 @@ def test_merge_into_an_account_without_company_re_points_the_company(env):
     end = datetime(2026, 11, 11, 10, tzinfo=UTC)
     (loser,) = customers(env, 1)
     prospects = env["crm"].call("GET", "/__admin/records/Account", params={"Type": "Prospect", "IsDeleted": "false"})
-    master = sorted(prospects["records"], key=lambda r: r["Id"])[0]
+    master = next(p for p in sorted(prospects["records"], key=lambda r: r["Id"]) if p["Id"] not in _used)
+    _used.add(master["Id"])
     gsid = company(env, loser["Id"])["Gsid"]
     env["crm"].call("POST", "/__admin/merge", json={"object": "Account", "master_id": master["Id"],
                                                      "loser_ids": [loser["Id"]],

@@ -104,17 +104,24 @@ def test_plan_creates_missing_records_only_when_asked():
     assert plan_mirror(1, specs, "crm", {"001A": _account()}, {}, create_missing=False).changes == []
 
 
-def test_a_dry_run_returns_a_bounded_plan_and_says_how_long_the_whole_one_is():
+def test_a_dry_run_returns_a_bounded_plan_and_says_how_long_the_whole_one_is(caplog):
     """The summary is the task's XCom (stored in Airflow's metadata DB): a dry full reconcile of a large org
-    must not put 100,000 plan lines there. The whole plan is in the task log."""
+    must not put 100,000 plan lines there, nor hold them. The whole plan is in the task log."""
+    import logging
     from datetime import UTC, datetime
 
-    from shared_record.layers.common import PLAN_XCOM_LINES, RunWindow, run_summary
+    from shared_record.layers.common import PLAN_XCOM_LINES, PlanLog, RunWindow, run_summary
     from shared_record.ledger import RunMetrics
 
     start, end = datetime(2026, 11, 1, 10, tzinfo=UTC), datetime(2026, 11, 1, 11, tzinfo=UTC)
     lines = [f"001{i:015d} tier: 'SMB' -> 'Strategic' (crm_to_cs, mirror)" for i in range(PLAN_XCOM_LINES * 3)]
-    dry = run_summary(1, RunWindow("account_master", "r1", start, start, end, dry_run=True), RunMetrics(), lines)
+    plan = PlanLog()
+    with caplog.at_level(logging.INFO, logger="shared_record"):
+        for part in (lines[:700], lines[700:]):  # planned in two chunks
+            plan.add(part)
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("plan: ")] == [
+        f"plan: {line}" for line in lines]
+    dry = run_summary(1, RunWindow("account_master", "r1", start, start, end, dry_run=True), RunMetrics(), plan)
     assert dry["plan"] == lines[:PLAN_XCOM_LINES] and dry["plan_lines_total"] == len(lines)
-    wet = run_summary(1, RunWindow("account_master", "r2", start, start, end), RunMetrics(), lines)
+    wet = run_summary(1, RunWindow("account_master", "r2", start, start, end), RunMetrics(), plan)
     assert "plan" not in wet and wet["window"] == [start.isoformat(), end.isoformat()]

@@ -8,11 +8,14 @@ runs; compare with what the CS platform holds; write only the fields that differ
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
 from shared_record.dictionary import FieldDictionary, load_dictionary
 from shared_record.layers.common import (
+    BufferedWrites,
+    PlanLog,
     RunWindow,
     check_honest,
     chunks,
@@ -83,37 +86,58 @@ def _cs_window(window: RunWindow) -> dict:
             "expression": "A"}
 
 
-def build_plan(
+def plan_chunks(
     window: RunWindow, crm: Any, cs: Any, ledger: Any, dictionary: FieldDictionary, tally: RunMetrics
-) -> tuple[SyncPlan, dict[str, dict], set[str], list[tuple[str, str, str]]]:
-    """Read both sides for this window and diff them.
+) -> Iterator[tuple[SyncPlan, dict[str, dict], set[str], list[tuple[str, str, str]]]]:
+    """Read both sides and diff them, one chunk at a time: the whole window at once for an incremental run;
+    for a full reconcile, every company (held, so the CS platform is read in 5,000s) against the accounts
+    one CRM query page at a time, so the accounts are never all in memory.
 
-    Returns the plan, the CRM records, the keys hand-edited in the CS platform, and merged companies to re-point.
+    Yields, per chunk: the plan, the CRM records, the keys hand-edited in the CS platform, merged companies to
+    re-point.
     """
     if window.full_reconcile:
-        source = read_crm(crm, dictionary, None, tally)
         mirror = read_cs(cs, dictionary, None)
-        hand_edited: set[str] = set()
-    else:
-        where = (f"SystemModstamp >= {soql_datetime(window.start)} "
-                 f"AND SystemModstamp <= {soql_datetime(window.end)}")
-        source = read_crm(crm, dictionary, where, tally)
-        edited_in_cs = read_cs(cs, dictionary, _cs_window(window))
-        hand_edited = set(edited_in_cs) - set(source)
-        retry = {d["record_key"] for d in ledger.open_dead_letters(LAYER)} - set(source)
-        extra = (hand_edited | retry) - set(source)
-        if extra:
-            source.update(read_crm_by_ids(crm, dictionary, sorted(extra), tally))
-        missing = sorted(set(source) - set(edited_in_cs))
-        mirror = {**read_cs_by_keys(cs, dictionary, missing), **edited_in_cs} if source else {}
-    tally.records_read = len(source)
+        # Merged-away accounts first: their companies are re-pointed before any survivor is planned, whatever
+        # page the survivor is on (planned earlier without its company, it would get a second one).
+        merged = read_crm(crm, dictionary, "MasterRecordId != null", tally)
+        done = set(merged)
+        first = _plan(crm, cs, dictionary, merged, mirror, set(), tally)
+        done |= set(first[1])  # the survivors planned with their losers
+        yield first
+        soql = f"SELECT {', '.join(crm_fields(dictionary))} FROM {CRM_OBJECT}"
+        for page in crm.query_pages(soql, include_deleted=True):
+            yield _plan(crm, cs, dictionary, {r[KEY_CRM]: r for r in page if r[KEY_CRM] not in done}, mirror,
+                        set(), tally)
+        return
+    where = (f"SystemModstamp >= {soql_datetime(window.start)} "
+             f"AND SystemModstamp <= {soql_datetime(window.end)}")
+    source = read_crm(crm, dictionary, where, tally)
+    edited_in_cs = read_cs(cs, dictionary, _cs_window(window))
+    hand_edited = set(edited_in_cs) - set(source)
+    retry = {d["record_key"] for d in ledger.open_dead_letters(LAYER)} - set(source)
+    extra = (hand_edited | retry) - set(source)
+    if extra:
+        source.update(read_crm_by_ids(crm, dictionary, sorted(extra), tally))
+    missing = sorted(set(source) - set(edited_in_cs))
+    mirror = {**read_cs_by_keys(cs, dictionary, missing), **edited_in_cs} if source else {}
+    yield _plan(crm, cs, dictionary, source, mirror, hand_edited, tally)
+
+
+def _plan(crm: Any, cs: Any, dictionary: FieldDictionary, source: dict[str, dict], mirror: dict[str, dict],
+          hand_edited: set[str], tally: RunMetrics) -> tuple[SyncPlan, dict[str, dict], set[str], list]:
+    read = set(source)
     repoints = _repoint_merged(crm, cs, dictionary, source, mirror, tally)
+    tally.records_read += len(read | set(source))  # with the survivors read for a re-point
     # An account enters the CS platform once RevOps assigns it a CSM; deleted accounts are only ever marked.
     eligible = {k for k, r in source.items() if k in mirror or (r.get("CSM_Owner__c") and not r.get("IsDeleted"))}
     plan = plan_mirror(LAYER, dictionary.for_layer(LAYER), "crm",
                        {k: v for k, v in source.items() if k in eligible}, mirror, create_missing=True)
-    tally.records_skipped = len(source) - len(eligible)
-    return plan, source, hand_edited & set(mirror), repoints
+    tally.records_skipped += len(source) - len(eligible)
+    hand_edited = {k for k in hand_edited if k in mirror}
+    plan.changes = [replace(c, rule="overwrite hand edit in CS") if c.record_key in hand_edited else c
+                    for c in plan.changes]
+    return plan, source, hand_edited, repoints
 
 
 def _repoint_merged(
@@ -153,50 +177,51 @@ def run(
 ) -> dict[str, Any]:
     """One account-master run. Returns the run summary (also stored in the ledger)."""
     dictionary = dictionary or load_dictionary()
+    plan_log = PlanLog()
     with recorded_run(ledger, window, LAYER) as tally:
         tally.api_calls = crm.calls
         cs.calls = crm.calls
-        plan, source, hand_edited, repoints = build_plan(window, crm, cs, ledger, dictionary, tally)
-        plan.changes = [replace(c, rule="overwrite hand edit in CS") if c.record_key in hand_edited else c
-                        for c in plan.changes]
         specs = {s.name: s for s in dictionary.for_layer(LAYER)}
-        for line in plan.lines():
-            log.info("plan: %s", line)
-        for k in plan.kept_aside:
-            ledger.keep_aside(window.run_id, LAYER, k.record_key, k.field, str(k.value), k.reason)
-        tally.kept_aside = len(plan.kept_aside)
-        tally.records_changed = len(plan.changed_records)
-        violations = [c for c in plan.changes if c.record_key in hand_edited]
-        for c in violations:
-            new = ledger.record_violation(window.run_id, LAYER, "cs", CS_OBJECT, c.record_key, c.field,
-                                          str(c.new), str(c.old))
-            tally.violations += 1
-            if new and alert is not None and not window.dry_run:
-                alert(_violation_alert(c, source.get(c.record_key, {})))
         path = WritePath(dictionary, cs=cs)
-        for gsid, loser, master in repoints:
-            log.info("plan: %s merged into %s: CS company %s re-pointed (crm_to_cs, merge)", loser, master, gsid)
-        if repoints:
-            moved = [{"Gsid": g, KEY_CS: master} for g, _, master in repoints]
-            results = path.write(WriteRequest("cs", CS_OBJECT, moved, "upsert", keys=("Gsid",)),
-                                 dry_run=window.dry_run)
-            if not window.dry_run:
-                for (gsid, loser, master), res in zip(repoints, results, strict=True):
-                    if res.success:
-                        ledger.record_merge(CRM_OBJECT, loser, master, gsid)
-                    else:  # the loser's company stays as it was; the next run tries again
-                        plan.changes = [c for c in plan.changes if c.record_key != master]
-                record_results(ledger, window, LAYER, "cs", CS_OBJECT, results,
-                               {r["Gsid"]: r for r in moved}, tally)
-        writes = plan.writes(specs)
-        records = [{KEY_CS: key, **fields} for key, fields in writes.items()]
-        request = WriteRequest("cs", CS_OBJECT, records, "upsert", keys=(KEY_CS,))
-        results = path.write(request, dry_run=window.dry_run)
-        if not window.dry_run:
-            record_results(ledger, window, LAYER, "cs", CS_OBJECT, results,
-                           {r[KEY_CS]: r for r in records}, tally)
+        writes = BufferedWrites(path, WriteRequest("cs", CS_OBJECT, [], "upsert", keys=(KEY_CS,)), ledger, window,
+                                LAYER, KEY_CS, tally)
+        for plan, source, hand_edited, repoints in plan_chunks(window, crm, cs, ledger, dictionary, tally):
+            plan_log.add(plan.lines())
+            for k in plan.kept_aside:
+                ledger.keep_aside(window.run_id, LAYER, k.record_key, k.field, str(k.value), k.reason)
+            tally.kept_aside += len(plan.kept_aside)
+            tally.records_changed += len(plan.changed_records)
+            for c in plan.changes:
+                if c.record_key not in hand_edited:
+                    continue
+                new = ledger.record_violation(window.run_id, LAYER, "cs", CS_OBJECT, c.record_key, c.field,
+                                              str(c.new), str(c.old))
+                tally.violations += 1
+                if new and alert is not None and not window.dry_run:
+                    alert(_violation_alert(c, source.get(c.record_key, {})))
+            if repoints:
+                _write_repoints(window, ledger, path, plan, repoints, tally)
+            writes.add([{KEY_CS: key, **fields} for key, fields in plan.writes(specs).items()])
+        writes.flush()
         check_honest(tally)
-    return run_summary(LAYER, window, tally, plan.lines())
+    return run_summary(LAYER, window, tally, plan_log)
+
+
+def _write_repoints(window: RunWindow, ledger: Any, path: WritePath, plan: SyncPlan,
+                    repoints: list[tuple[str, str, str]], tally: RunMetrics) -> None:
+    """Move merged-away accounts' companies to the survivors (by Gsid) before anything is written by key."""
+    for gsid, loser, master in repoints:
+        log.info("plan: %s merged into %s: CS company %s re-pointed (crm_to_cs, merge)", loser, master, gsid)
+    moved = [{"Gsid": g, KEY_CS: master} for g, _, master in repoints]
+    results = path.write(WriteRequest("cs", CS_OBJECT, moved, "upsert", keys=("Gsid",)), dry_run=window.dry_run)
+    if window.dry_run:
+        return
+    for (gsid, loser, master), res in zip(repoints, results, strict=True):
+        if res.success:
+            ledger.record_merge(CRM_OBJECT, loser, master, gsid)
+        else:  # the loser's company stays as it was; the next run tries again
+            plan.changes = [c for c in plan.changes if c.record_key != master]
+    record_results(ledger, window, LAYER, "cs", CS_OBJECT, results, {r["Gsid"]: r for r in moved}, tally)
 
 
 def _violation_alert(change: Any, account: dict[str, Any]) -> Any:

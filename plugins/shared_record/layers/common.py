@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -89,17 +89,68 @@ def recorded_run(ledger: Any, window: RunWindow, layer: int) -> Iterator[RunMetr
 
 
 PLAN_XCOM_LINES = 500  # plan lines a dry run returns as XCom; a full reconcile's plan can have 100,000s
+FLUSH_RECORDS = 10_000  # records a run holds for writing before it sends them (a multiple of every batch size)
 
 
-def run_summary(layer: int, window: RunWindow, metrics: RunMetrics, plan_lines: list[str]) -> dict[str, Any]:
+class PlanLog:
+    """Logs every plan line of a run (the task log is the whole plan) and keeps the first PLAN_XCOM_LINES of
+    them for the run summary, so a run that plans in chunks holds no more than that in memory."""
+
+    def __init__(self) -> None:
+        self.head: list[str] = []
+        self.total = 0
+
+    def add(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            log.info("plan: %s", line)
+            if self.total < PLAN_XCOM_LINES:
+                self.head.append(line)
+            self.total += 1
+
+
+class BufferedWrites:
+    """The writes of one object in one run, collected over the chunks the run plans in and sent through the
+    write path in full platform batches: a run that plans page by page still makes the batched number of calls.
+
+    Each batch of records is checked against the dictionary when it is added (no I/O), so a refused write
+    raises before any of its records is buffered. Records of the same key are merged, the later value winning.
+    Rejects are dead-lettered and writes counted on `tally` as each flush completes; a dry run writes nothing.
+    """
+
+    def __init__(self, path: Any, request: Any, ledger: Any, window: RunWindow, layer: int, key_field: str,
+                 tally: RunMetrics, flush_at: int = FLUSH_RECORDS) -> None:
+        self.path, self.request, self.ledger, self.window = path, request, ledger, window
+        self.layer, self.key_field, self.tally, self.flush_at = layer, key_field, tally, flush_at
+        self.pending: dict[str, dict[str, Any]] = {}
+
+    def add(self, records: Sequence[dict[str, Any]]) -> None:
+        if not records:
+            return
+        self.path.check(replace(self.request, records=records))
+        for rec in records:
+            self.pending.setdefault(rec[self.key_field], {}).update(rec)
+        if len(self.pending) >= self.flush_at:
+            self.flush()
+
+    def flush(self) -> list[WriteResult]:
+        records, self.pending = list(self.pending.values()), {}
+        results = self.path.write(replace(self.request, records=records), dry_run=self.window.dry_run)
+        if records and not self.window.dry_run:
+            req = self.request
+            record_results(self.ledger, self.window, self.layer, req.system, req.object, results,
+                           {r[self.key_field]: r for r in records}, self.tally)
+        return results
+
+
+def run_summary(layer: int, window: RunWindow, metrics: RunMetrics, plan: PlanLog) -> dict[str, Any]:
     """What a run returns (the task's XCom) and logs: its window, mode, counters and, for a dry run, the plan."""
     summary = {"layer": layer, "dag_id": window.dag_id, "mode": window.mode, "dry_run": window.dry_run,
                "window": [window.start.isoformat(), window.end.isoformat()], **metrics.as_dict()}
     summary["api_calls"] = dict(sorted(summary["api_calls"].items()))
     log.info("%s summary: %s", window.dag_id, summary)
     if window.dry_run:  # the task's XCom lives in Airflow's metadata DB: the whole plan is in the task log
-        summary["plan"] = plan_lines[:PLAN_XCOM_LINES]
-        summary["plan_lines_total"] = len(plan_lines)
+        summary["plan"] = plan.head
+        summary["plan_lines_total"] = plan.total
     return summary
 
 

@@ -8,16 +8,17 @@ A health that turns Red with a renewal inside 120 days alerts the account's AE o
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
 from shared_record.dictionary import FieldDictionary, load_dictionary
 from shared_record.layers.common import (
+    BufferedWrites,
+    PlanLog,
     RunWindow,
     check_honest,
     chunks,
-    log,
-    record_results,
     recorded_run,
     run_summary,
     soql_datetime,
@@ -63,18 +64,20 @@ def read_source(window: RunWindow, cs: Any, dictionary: FieldDictionary, retry_k
     return out
 
 
-def read_mirror(crm: Any, dictionary: FieldDictionary, ids: list[str], full: bool) -> dict[str, dict]:
+def mirror_chunks(crm: Any, dictionary: FieldDictionary, ids: list[str], full: bool) -> Iterator[dict[str, dict]]:
+    """The CRM accounts to diff against: by id for an incremental run (one chunk); for a full reconcile every
+    account, one query page at a time, so they are never all in memory."""
     select = ", ".join(crm_fields(dictionary))
-    out: dict[str, dict] = {}
     if full:
         for page in crm.query_pages(f"SELECT {select} FROM {CRM_OBJECT}"):
-            out.update({r["Id"]: r for r in page})
-        return out
+            yield {r["Id"]: r for r in page}
+        return
+    out: dict[str, dict] = {}
     for batch in chunks(sorted(ids), ID_BATCH):
         soql = f"SELECT {select} FROM {CRM_OBJECT} WHERE Id IN ({', '.join(soql_string(i) for i in batch)})"
         for page in crm.query_pages(soql):
             out.update({r["Id"]: r for r in page})
-    return out
+    yield out
 
 
 def history_rows(
@@ -121,32 +124,38 @@ def run(
     CRM writes use sObject Collections (200 per call) up to `bulk_threshold` records, one Bulk API 2.0 job above.
     """
     dictionary = dictionary or load_dictionary()
+    specs = {s.name: s for s in dictionary.for_layer(LAYER)}
+    plan_log = PlanLog()
     with recorded_run(ledger, window, LAYER) as tally:
         tally.api_calls = crm.calls
         cs.calls = crm.calls
         retry = {d["record_key"] for d in ledger.open_dead_letters(LAYER)}
         source = read_source(window, cs, dictionary, retry)
         tally.records_read = len(source)
-        mirror = read_mirror(crm, dictionary, list(source), window.full_reconcile) if source else {}
-        present = {k: v for k, v in source.items() if k in mirror}
-        tally.records_skipped = len(source) - len(present)
-        plan = plan_mirror(LAYER, dictionary.for_layer(LAYER), "cs", present, mirror, create_missing=False)
-        for line in plan.lines():
-            log.info("plan: %s", line)
-        tally.records_changed = len(plan.changed_records)
-        specs = {s.name: s for s in dictionary.for_layer(LAYER)}
-        records = [{"Id": key, **fields} for key, fields in plan.writes(specs).items()]
         path = WritePath(dictionary, crm=crm, bulk_threshold=bulk_threshold)
-        results = path.write(WriteRequest("crm", CRM_OBJECT, records, "update"), dry_run=window.dry_run)
+        writes = BufferedWrites(path, WriteRequest("crm", CRM_OBJECT, [], "update"), ledger, window, LAYER, "Id",
+                                tally)
+        matched: set[str] = set()
+        for mirror in mirror_chunks(crm, dictionary, list(source), window.full_reconcile) if source else ():
+            present = {k: source[k] for k in mirror if k in source}
+            matched.update(present)
+            plan = plan_mirror(LAYER, dictionary.for_layer(LAYER), "cs", present, mirror, create_missing=False)
+            plan_log.add(plan.lines())
+            tally.records_changed += len(plan.changed_records)
+            writes.add([{"Id": key, **fields} for key, fields in plan.writes(specs).items()])
+            if not window.dry_run:
+                for k in plan.kept_aside:
+                    ledger.keep_aside(window.run_id, LAYER, k.record_key, k.field, str(k.value), k.reason)
+                tally.kept_aside += len(plan.kept_aside)
+                ledger.add_health(history_rows(dictionary, present, mirror))
+                _red_alerts(ledger, plan, present, mirror, alert, today or date.today(), dictionary)
+        unmatched = {k: v for k, v in source.items() if k not in matched}  # no CRM account to write to
+        tally.records_skipped = len(unmatched)
         if not window.dry_run:
-            for k in plan.kept_aside:
-                ledger.keep_aside(window.run_id, LAYER, k.record_key, k.field, str(k.value), k.reason)
-            tally.kept_aside = len(plan.kept_aside)
-            record_results(ledger, window, LAYER, "crm", CRM_OBJECT, results, {r["Id"]: r for r in records}, tally)
-            ledger.add_health(history_rows(dictionary, source, mirror))
-            _red_alerts(ledger, plan, present, mirror, alert, today or date.today(), dictionary)
+            ledger.add_health(history_rows(dictionary, unmatched, {}))  # every score read is history
+        writes.flush()
         check_honest(tally)
-    return run_summary(LAYER, window, tally, plan.lines())
+    return run_summary(LAYER, window, tally, plan_log)
 
 
 def _red_alerts(ledger: Any, plan: Any, source: dict, mirror: dict, alert: Any, today: date,
