@@ -38,7 +38,8 @@ log = logging.getLogger("shared_record_sandbox")
 DEFAULT_TOKEN = "sandbox-token"
 DEFAULT_KEY = "sandbox-key"
 STOP_GRACE_S = 1.5  # on SIGTERM, requests in flight get this long before their connections are cut
-STATE_FILES = ("crm.pickle", "crm.journal.db", "crm.tmp", "cs.pickle", "cs.journal.db", "cs.tmp",
+STATE_FILES = ("crm.pickle", "crm.journal.db", "crm.journal.db-wal", "crm.journal.db-shm", "crm.tmp",
+               "cs.pickle", "cs.journal.db", "cs.journal.db-wal", "cs.journal.db-shm", "cs.tmp",
                "slack.jsonl", "ca.pem", "server.pem", "server.key")
 
 

@@ -44,6 +44,10 @@ class Store:
         self.lock = threading.RLock()
         self._snapshot_path = self.state_dir / f"{name}.pickle"
         self._db = sqlite3.connect(self.state_dir / f"{name}.journal.db", check_same_thread=False)
+        # WAL with NORMAL sync: a commit per API call is an append, not two fsyncs; what was committed survives a
+        # crash of the sandbox process (only a power cut could lose the last calls, acceptable for a stand-in).
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_JOURNAL_DDL)
         self._objects: dict[str, dict[str, Record]] = {}
         self._meta: dict[str, Any] = {}
