@@ -54,4 +54,4 @@ docs: $(STAMP)
 	$(PY) -m shared_record.dictionary_docs
 
 clean:
-	rm -rf .airflow .sandbox .pytest_cache
+	rm -rf .airflow .sandbox .pytest_cache .bench bench-results.json
