@@ -624,24 +624,34 @@ class CsService:
                 built += 1
         return built
 
-    def _range_candidates(self, obj: str, where: Any) -> list[Record] | None:
-        """For a `where` of one range condition (BTW, GT, GTE, LT, LTE) on a plain date or datetime field (the
-        window of an incremental read), the records in that range from the store's range index; None when
-        the query needs a full scan. The caller still applies the predicate."""
+    def _single_condition(self, obj: str, where: Any, ops: tuple[str, ...]
+                          ) -> tuple[str, str, dict[str, Any], list[Any]] | None:
+        """(field, operator, field spec, values) when `where` is exactly one condition, with one of `ops`, on a
+        plain (not dotted) field of `obj`; None otherwise (the query scans)."""
         conds = where.get("conditions") if isinstance(where, dict) else None
         if not isinstance(conds, list) or len(conds) != 1 or not isinstance(conds[0], dict):
             return None
         cond = conds[0]
         name, op = str(cond.get("name", "")), str(cond.get("operator") or "EQ").upper()
         alias = str(cond.get("alias") or "A")
-        if op not in ("BTW", "GT", "GTE", "LT", "LTE") or "." in name \
-                or str(where.get("expression") or alias).strip() != alias:
+        if op not in ops or "." in name or str(where.get("expression") or alias).strip() != alias:
             return None
         spec = self.fields(obj).get(name)
-        if spec is None or spec["dataType"] not in ("DATE", "DATETIME"):
+        if spec is None:
             return None
         raw = cond.get("value", [])
-        values = raw if isinstance(raw, list) else [raw]
+        return name, op, spec, raw if isinstance(raw, list) else [raw]
+
+    def _range_candidates(self, obj: str, where: Any) -> list[Record] | None:
+        """For a `where` of one range condition (BTW, GT, GTE, LT, LTE) on a plain date or datetime field (the
+        window of an incremental read), the records in that range from the store's range index; None when
+        the query needs a full scan. The caller still applies the predicate."""
+        single = self._single_condition(obj, where, ("BTW", "GT", "GTE", "LT", "LTE"))
+        if single is None:
+            return None
+        name, op, spec, values = single
+        if spec["dataType"] not in ("DATE", "DATETIME"):
+            return None
         if len(values) < (2 if op == "BTW" else 1):
             return None  # the predicate raises the error
         vals = [self._filter_value(spec, v, name) for v in values]
@@ -653,20 +663,12 @@ class CsService:
         """Records that may match a `where` of one EQ/IN condition on a plain text field, from the key index
         (the one the upserts keep up to date); None when the query needs a full scan. The caller still
         applies the predicate, so the result is exactly that of a scan."""
-        conds = where.get("conditions") if isinstance(where, dict) else None
-        if not isinstance(conds, list) or len(conds) != 1 or not isinstance(conds[0], dict):
+        single = self._single_condition(obj, where, ("EQ", "IN"))
+        if single is None:
             return None
-        cond = conds[0]
-        name, op = str(cond.get("name", "")), str(cond.get("operator") or "EQ").upper()
-        alias = str(cond.get("alias") or "A")
-        expression = str(where.get("expression") or alias).strip()
-        if op not in ("EQ", "IN") or "." in name or expression != alias:
+        name, _op, spec, values = single
+        if spec["dataType"] in (*NUMERIC, "DATE", "DATETIME", "BOOLEAN", "MULTISELECTDROPDOWNLIST"):
             return None
-        spec = self.fields(obj).get(name)
-        if spec is None or spec["dataType"] in (*NUMERIC, "DATE", "DATETIME", "BOOLEAN", "MULTISELECTDROPDOWNLIST"):
-            return None
-        raw = cond.get("value", [])
-        values = raw if isinstance(raw, list) else [raw]
         if not values or any(v is None for v in values):
             return None
         index = self._index(obj, (name,))
