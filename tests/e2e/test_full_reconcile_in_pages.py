@@ -75,7 +75,7 @@ def test_health_full_reconcile_in_pages(env, small_pages):
                    json={"fields": {"Open_Tickets__gc": int(co.get("Open_Tickets__gc") or 0) + 7},
                          "as_of": "2026-01-20T00:00:00Z"})
 
-    assert run_dag("health", datetime(2026, 11, 25, 12, tzinfo=UTC), full_reconcile=True).state == "success"
+    assert run_dag("health", datetime(2026, 11, 26, 12, tzinfo=UTC), full_reconcile=True).state == "success"
 
     run = env["ledger"].recent_runs(dag_id="health", limit=1)[0]
     assert run["records_read"] == len(companies)

@@ -93,6 +93,30 @@ def test_hand_edit_in_cs_is_reverted_recorded_and_alerted_once(env):
     assert len(env["sandbox"].slack_messages()) == before + 1
 
 
+def test_a_dry_run_first_does_not_mute_the_real_runs_alert(env):
+    """On-call looks before writing: the dry run reports the hand edit but records and alerts nothing, so the
+    real run that follows still reverts it, records it and alerts RevOps once."""
+    end = datetime(2026, 11, 19, 10, tzinfo=UTC)
+    (a,) = customers(env, 1)
+    co = company(env, a["Id"])
+    before = len(env["sandbox"].slack_messages())
+    env["cs"].call("PATCH", f"/__admin/records/Company/{co['Gsid']}",
+                   json={"fields": {"Tier__gc": TIER_CS[other_tier(a["Tier__c"])]},
+                         "as_of": iso(end - timedelta(minutes=10))})
+
+    assert run_dag("account_master", end, dry_run=True).state == "success"
+    dry = env["ledger"].recent_runs(dag_id="account_master", limit=1)[0]
+    assert dry["dry_run"] and dry["violations"] == 1
+    assert env["ledger"].violations() == [] and len(env["sandbox"].slack_messages()) == before
+    assert company(env, a["Id"])["Tier__gc"] == TIER_CS[other_tier(a["Tier__c"])]
+
+    assert run_dag("account_master", end).state == "success"
+    assert company(env, a["Id"])["Tier__gc"] == TIER_CS[a["Tier__c"]]
+    assert [v["record_key"] for v in env["ledger"].violations()] == [a["Id"]]
+    alerts = env["sandbox"].slack_messages()[before:]
+    assert len(alerts) == 1 and a["Id"] in alerts[0]["payload"]["text"]
+
+
 def test_bad_value_is_kept_aside_with_its_reason_and_the_rest_is_written(env):
     end = datetime(2026, 11, 6, 10, tzinfo=UTC)
     (a,) = customers(env, 1)

@@ -187,18 +187,17 @@ def run(
                                 LAYER, KEY_CS, tally)
         for plan, source, hand_edited, repoints in plan_chunks(window, crm, cs, ledger, dictionary, tally):
             plan_log.add(plan.lines())
-            for k in plan.kept_aside:
-                ledger.keep_aside(window.run_id, LAYER, k.record_key, k.field, str(k.value), k.reason)
             tally.kept_aside += len(plan.kept_aside)
             tally.records_changed += len(plan.changed_records)
-            for c in plan.changes:
-                if c.record_key not in hand_edited:
-                    continue
-                new = ledger.record_violation(window.run_id, LAYER, "cs", CS_OBJECT, c.record_key, c.field,
-                                              str(c.new), str(c.old))
-                tally.violations += 1
-                if new and alert is not None and not window.dry_run:
-                    alert(_violation_alert(c, source.get(c.record_key, {})))
+            violations = [c for c in plan.changes if c.record_key in hand_edited]
+            tally.violations += len(violations)
+            if not window.dry_run:  # a dry run only reports: recording a violation would mute the real run's alert
+                for k in plan.kept_aside:
+                    ledger.keep_aside(window.run_id, LAYER, k.record_key, k.field, str(k.value), k.reason)
+                for c in violations:
+                    if ledger.record_violation(window.run_id, LAYER, "cs", CS_OBJECT, c.record_key, c.field,
+                                               str(c.new), str(c.old)) and alert is not None:
+                        alert(_violation_alert(c, source.get(c.record_key, {})))
             if repoints:
                 _write_repoints(window, ledger, path, plan, repoints, tally)
             writes.add([{KEY_CS: key, **fields} for key, fields in plan.writes(specs).items()])

@@ -143,10 +143,10 @@ def run(
             plan_log.add(plan.lines())
             tally.records_changed += len(plan.changed_records)
             writes.add([{"Id": key, **fields} for key, fields in plan.writes(specs).items()])
-            if not window.dry_run:
+            tally.kept_aside += len(plan.kept_aside)
+            if not window.dry_run:  # a dry run only reports: no ledger rows, no alert states moved
                 for k in plan.kept_aside:
                     ledger.keep_aside(window.run_id, LAYER, k.record_key, k.field, str(k.value), k.reason)
-                tally.kept_aside += len(plan.kept_aside)
                 ledger.add_health(history_rows(dictionary, present, mirror))
                 _red_alerts(ledger, plan, present, mirror, alert, today or date.today(), dictionary)
         unmatched = {k: v for k, v in source.items() if k not in matched}  # no CRM account to write to
