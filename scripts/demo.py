@@ -164,6 +164,9 @@ def main() -> int:
                 f"CRM value {v['owner_value']!r} written back")
         messages = sandbox.slack_messages()[slack_before:]
         say(f"\nSlack received {len(messages)} alert(s) (.sandbox/slack.jsonl):")
+        if not messages:
+            say("  (none new: an alert goes out once per change, and an earlier `make demo` made the same edits "
+                "and sent them; `make clean` starts the sandboxes and the ledger over)")
         for m in messages:
             text = (m.get("payload") or {}).get("text", "")
             say("  > " + text.splitlines()[0] if text else f"  > {m}")
