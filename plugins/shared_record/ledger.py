@@ -141,6 +141,13 @@ sa.Index("ix_runs_dag_started", runs.c.dag_id, runs.c.started_at)
 # name as their conflict target. The predicate is literal SQL so PostgreSQL can match it to the index.
 _OPEN = "status = 'open'"
 
+
+def _unique_while_open(name: str, table: sa.Table, key: tuple[str, ...]) -> sa.Index:
+    """One open row per key (a partial unique index, on SQLite and PostgreSQL alike); resolved rows stay as
+    history. Upserts into such a table name the same predicate: `index_where=sa.text(_OPEN)`."""
+    return sa.Index(name, *(table.c[k] for k in key), unique=True,
+                    sqlite_where=sa.text(_OPEN), postgresql_where=sa.text(_OPEN))
+
 dead_letters = sa.Table(
     "dead_letters", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -160,8 +167,7 @@ dead_letters = sa.Table(
     sa.Column("resolved_at", UTCDateTime),
 )
 _DL_KEY = ("layer", "system", "obj", "record_key")
-sa.Index("uq_dead_letters_open", *(dead_letters.c[k] for k in _DL_KEY), unique=True,
-         sqlite_where=sa.text(_OPEN), postgresql_where=sa.text(_OPEN))
+_unique_while_open("uq_dead_letters_open", dead_letters, _DL_KEY)
 
 violations_t = sa.Table(
     "violations", metadata,
@@ -198,8 +204,7 @@ kept_aside_t = sa.Table(
     sa.Column("resolved_at", UTCDateTime),
 )
 _KA_KEY = ("layer", "record_key", "field")
-sa.Index("uq_kept_aside_open", *(kept_aside_t.c[k] for k in _KA_KEY), unique=True,
-         sqlite_where=sa.text(_OPEN), postgresql_where=sa.text(_OPEN))
+_unique_while_open("uq_kept_aside_open", kept_aside_t, _KA_KEY)
 
 # RevOps writes SQL against this table (joins with renewal ARR): keep the name and column names stable.
 health_history = sa.Table(
@@ -260,8 +265,7 @@ drift_findings = sa.Table(
     sa.Column("resolved_at", UTCDateTime),
 )
 _DRIFT_KEY = ("system", "obj", "field", "kind")
-sa.Index("uq_drift_open", *(drift_findings.c[k] for k in _DRIFT_KEY), unique=True,
-         sqlite_where=sa.text(_OPEN), postgresql_where=sa.text(_OPEN))
+_unique_while_open("uq_drift_open", drift_findings, _DRIFT_KEY)
 
 merges_t = sa.Table(
     "merges", metadata,
