@@ -20,6 +20,7 @@ from shared_record.layers.common import (
     check_honest,
     chunks,
     log,
+    note_plan,
     record_results,
     recorded_run,
     run_summary,
@@ -186,14 +187,10 @@ def run(
         writes = BufferedWrites(path, WriteRequest("cs", CS_OBJECT, [], "upsert", keys=(KEY_CS,)), ledger, window,
                                 LAYER, KEY_CS, tally)
         for plan, source, hand_edited, repoints in plan_chunks(window, crm, cs, ledger, dictionary, tally):
-            plan_log.add(plan.lines())
-            tally.kept_aside += len(plan.kept_aside)
-            tally.records_changed += len(plan.changed_records)
+            note_plan(plan, plan_log, ledger, window, LAYER, tally)
             violations = [c for c in plan.changes if c.record_key in hand_edited]
             tally.violations += len(violations)
             if not window.dry_run:  # a dry run only reports: recording a violation would mute the real run's alert
-                for k in plan.kept_aside:
-                    ledger.keep_aside(window.run_id, LAYER, k.record_key, k.field, str(k.value), k.reason)
                 for c in violations:
                     if ledger.record_violation(window.run_id, LAYER, "cs", CS_OBJECT, c.record_key, c.field,
                                                str(c.new), str(c.old)) and alert is not None:

@@ -108,6 +108,17 @@ class PlanLog:
             self.total += 1
 
 
+def note_plan(plan: Any, plan_log: PlanLog, ledger: Any, window: RunWindow, layer: int, tally: RunMetrics) -> None:
+    """What every layer does with one chunk's plan: log its lines, count what changed and what was kept aside,
+    and record the values kept aside in the ledger (not in a dry run, which only reports)."""
+    plan_log.add(plan.lines())
+    tally.records_changed += len(plan.changed_records)
+    tally.kept_aside += len(plan.kept_aside)
+    if not window.dry_run:
+        for k in plan.kept_aside:
+            ledger.keep_aside(window.run_id, layer, k.record_key, k.field, str(k.value), k.reason)
+
+
 class BufferedWrites:
     """The writes of one object in one run, collected over the chunks the run plans in and sent through the
     write path in full platform batches: a run that plans page by page still makes the batched number of calls.

@@ -19,6 +19,7 @@ from shared_record.layers.common import (
     RunWindow,
     check_honest,
     chunks,
+    note_plan,
     recorded_run,
     run_summary,
     soql_datetime,
@@ -140,15 +141,11 @@ def run(
             present = {k: source[k] for k in mirror if k in source}
             matched.update(present)
             plan = plan_mirror(LAYER, dictionary.for_layer(LAYER), "cs", present, mirror, create_missing=False)
-            plan_log.add(plan.lines())
-            tally.records_changed += len(plan.changed_records)
+            note_plan(plan, plan_log, ledger, window, LAYER, tally)
             writes.add([{"Id": key, **fields} for key, fields in plan.writes(specs).items()])
-            tally.kept_aside += len(plan.kept_aside)
-            if not window.dry_run:  # a dry run only reports: no ledger rows, no alert states moved
-                for k in plan.kept_aside:
-                    ledger.keep_aside(window.run_id, LAYER, k.record_key, k.field, str(k.value), k.reason)
+            if not window.dry_run:  # a dry run only reports: no history rows, no alert states moved
                 ledger.add_health(history_rows(dictionary, present, mirror))
-                _red_alerts(ledger, plan, present, mirror, alert, today or date.today(), dictionary)
+                _red_alerts(ledger, present, mirror, alert, today or date.today(), dictionary)
         unmatched = {k: v for k, v in source.items() if k not in matched}  # no CRM account to write to
         tally.records_skipped = len(unmatched)
         if not window.dry_run:
@@ -158,7 +155,7 @@ def run(
     return run_summary(LAYER, window, tally, plan_log)
 
 
-def _red_alerts(ledger: Any, plan: Any, source: dict, mirror: dict, alert: Any, today: date,
+def _red_alerts(ledger: Any, source: dict, mirror: dict, alert: Any, today: date,
                 dictionary: FieldDictionary) -> None:
     """Alert the AE when health is Red and the renewal is inside 120 days: once per change of that state."""
     color_spec = dictionary["health_color"]
