@@ -146,17 +146,17 @@ class Store:
         with self.lock:
             table = self._objects.setdefault(obj, {})
             rows = []
-            ranges = [ix for (o, _f, _k), ix in self._ranges.items() if o == obj]
+            ranges = self._ranges_of(obj)
             order = self._order.get(obj)
             if ranges and isinstance(records, list) and len(records) > max(1000, len(table) // 20):
-                for (o, f, k) in [key for key in self._ranges if key[0] == obj]:  # cheaper to rebuild later
-                    del self._ranges[(o, f, k)]
-                ranges = []
+                for key in ranges:  # cheaper to rebuild on the next range query
+                    del self._ranges[key]
+                ranges = {}
             for rec in records:
                 rid = rec[id_field]
                 old = table.get(rid)
                 table[rid] = rec
-                for ix in ranges:
+                for ix in ranges.values():
                     ix.replace(rid, old, rec)
                 if order is not None and old is None:
                     order[rid] = self._next_pos
@@ -172,9 +172,8 @@ class Store:
         with self.lock:
             rec = self._objects.get(obj, {}).pop(record_id, None)
             if rec is not None:
-                for (o, _f, _k), ix in self._ranges.items():
-                    if o == obj:
-                        ix.replace(record_id, rec, None)
+                for ix in self._ranges_of(obj).values():
+                    ix.replace(record_id, rec, None)
                 if obj in self._order:
                     self._order[obj].pop(record_id, None)
                 self._db.execute(
@@ -203,22 +202,24 @@ class Store:
         Callers still apply their own filter. `key_name` names `key` (one index per field and key)."""
         with self.lock:
             ix = self.ensure_range_index(obj, field, key, key_name)
-            order = self._order[obj]
-            table = self._objects.get(obj, {})
-            rids = ix.between(lo, hi)
-            rids.sort(key=order.__getitem__)
-            return [table[r] for r in rids]
+            return self._in_storage_order(obj, ix.between(lo, hi))
 
     def records_by_ids(self, obj: str, ids: Iterable[str]) -> list[Record]:
         """The stored records of `obj` among `ids`, in storage order (as a scan would return them), found
         without reading the whole object."""
         with self.lock:
             table = self._objects.get(obj, {})
-            found = [rid for rid in set(ids) if rid in table]
-            if len(found) > 1:
-                order = self._storage_order(obj)
-                found.sort(key=order.__getitem__)
-            return [table[r] for r in found]
+            return self._in_storage_order(obj, [rid for rid in set(ids) if rid in table])
+
+    def _ranges_of(self, obj: str) -> dict[tuple[str, str, str], _RangeIndex]:
+        return {key: ix for key, ix in self._ranges.items() if key[0] == obj}
+
+    def _in_storage_order(self, obj: str, rids: list[str]) -> list[Record]:
+        """The records of `rids` (all stored) sorted as a scan of `obj` would return them."""
+        if len(rids) > 1:
+            rids.sort(key=self._storage_order(obj).__getitem__)
+        table = self._objects.get(obj, {})
+        return [table[r] for r in rids]
 
     def _storage_order(self, obj: str) -> dict[str, int]:
         order = self._order.get(obj)
