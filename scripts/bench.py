@@ -383,6 +383,7 @@ def bench_size(accounts: int, changes: int, large: bool) -> dict[str, dict[str, 
 
             total = sum(calls.values())
             ideal_total = sum(ideal.values())
+            cpu = sandbox_cpu(proc, run)
             result: dict[str, Any] = {
                 "layer": layer,
                 "accounts": accounts,
@@ -407,8 +408,8 @@ def bench_size(accounts: int, changes: int, large: bool) -> dict[str, dict[str, 
                 "rerun_task_seconds": round(rerun["task_seconds"], 3),
                 "process_seconds": round(proc["process_seconds"], 2),
                 "process_peak_rss_mb": round(proc["peak_rss_mb"], 1),
-                "sandbox_cpu_seconds": round(sandbox_cpu(proc, run), 3),
-                "sandbox_cpu_share": round(sandbox_cpu(proc, run) / max(run["task_seconds"], 1e-9), 3),
+                "sandbox_cpu_seconds": round(cpu, 3),
+                "sandbox_cpu_share": round(cpu / max(run["task_seconds"], 1e-9), 3),
             }
             out[layer] = result
         # The naive baseline and the full reconciles come after every layer's incremental run: their writes
@@ -431,6 +432,7 @@ def bench_size(accounts: int, changes: int, large: bool) -> dict[str, dict[str, 
                                {"full_reconcile": True})
                 frun = ledger_run(ledger, layer)
                 fcalls = dag_calls(frun["api_calls"])
+                fcpu = sandbox_cpu(full, frun)
                 fideal = ideal_calls(layer, frun["records_read"], accounts if layer == "health"
                                      else frun["records_read"], frun["records_written"], True)
                 result.update({
@@ -441,13 +443,11 @@ def bench_size(accounts: int, changes: int, large: bool) -> dict[str, dict[str, 
                     "full_reconcile_records_written": frun["records_written"],
                     "full_reconcile_calls_by_kind": dict(sorted(fcalls.items())),
                     "full_reconcile_ideal_calls_by_kind": dict(sorted(fideal.items())),
-                    "full_reconcile_sandbox_cpu_seconds": round(sandbox_cpu(full, frun), 2),
-                    "full_reconcile_sandbox_cpu_share": round(sandbox_cpu(full, frun)
-                                                              / max(frun["task_seconds"], 1e-9), 3),
+                    "full_reconcile_sandbox_cpu_seconds": round(fcpu, 2),
+                    "full_reconcile_sandbox_cpu_share": round(fcpu / max(frun["task_seconds"], 1e-9), 3),
                 })
                 say(f"   {layer} full reconcile: {frun['records_read']:,} read, {frun['records_written']} written "
                     f"in {frun['task_seconds']:.1f}s, peak RSS {full['peak_rss_mb']:.0f} MB; calls {fcalls}")
-            out[layer] = result
         ledger.dispose()
     finally:
         sandbox.stop()
